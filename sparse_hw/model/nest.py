@@ -1,0 +1,244 @@
+"""Dense nest analysis in closed form, vectorized over a batch of mappings.
+
+This reproduces what Timeloop v3.0.3's `NestAnalysis` + `CollapseDataMovementNest` compute for
+perfectly factorized mappings, without walking the loop nest:
+
+* Tile of a data space at level ``l`` = projection of the box spanned by every loop of levels
+  ``<= l`` (temporal and spatial); its size is a product of per-coordinate extents
+  (`GetCurrentWorkingSet`, AAHR projection; strided holes included).
+* Fills of a tile (``delta``): Timeloop visits each child tile once per iteration of the temporal
+  loops above it, simulating only iterations #0 and #1 of every loop (#1 weighted by n-1,
+  `gExtrapolateUniformTemporal`), and takes the set difference with the previous visit only if
+  the tile moved by the same translation as before (`OperationSpace::SaveAndSubtractIfSameStride`,
+  enabled because `gResetOnStrideChange = !UsesFlattening`, nest-analysis.cpp Init); otherwise
+  the whole tile is fetched again. Enumerating the visits as a binary counter over the
+  non-trivial loops gives a closed form (see ``temporal_fills``).
+* Spatial fan-out: children whose delta sets are equal share one parent access (multicast,
+  `ComputeAccurateMulticastedAccesses`); deltas are translates of each other, so the number of
+  distinct deliveries is the number of distinct child offsets (``distinct_offsets``).
+* Bypass promotion (`MaskTiles`), partition sizes (`ComputePartitionSizes`), parent access share
+  and the legacy read/fill/update split with first-read elision
+  (`ComputeReadUpdateReductionAccesses_Legacy`), all in src/loop-analysis/tiling.cpp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .arch import ArchModel
+from .mapping import MappingBatch
+from .problem import ProblemModel
+
+
+@dataclass
+class DenseNest:
+    """Per-instance dense counts, arrays over [N, L, T] unless noted."""
+
+    e_below: np.ndarray  # [N, L+1, D] extents of the box of all loops below level l
+    tile_size: np.ndarray  # [N, L, T] data tile size at level l (also for bypassed levels)
+    tile_extents: list[np.ndarray]  # per t: [N, L, C_t]
+    deltas: np.ndarray  # [N, L, T] fills of level l's tile over the run (pre-masking share)
+    distinct: np.ndarray  # [N, L, T] distinct child offsets under level l's fan-out
+    content: np.ndarray  # [N, L, T] accesses delivered to the child side, after bypass promotion
+    partition: np.ndarray  # [N, L, T]
+    reads: np.ndarray  # [N, L, T]
+    fills: np.ndarray  # [N, L, T]
+    updates: np.ndarray  # [N, L, T]
+    keep: np.ndarray  # [N, L, T]
+    utilized: np.ndarray  # [N, L] utilized instances of each level
+    x_expansion: np.ndarray  # [N, L+1] (index L... 0: levels; compute is index -1 below)
+    y_expansion: np.ndarray
+    compute_utilized: np.ndarray  # [N]
+    compute_x: np.ndarray
+    compute_y: np.ndarray
+    ops: np.ndarray  # [N] operations per compute instance (temporal iterations)
+    slot_dims: np.ndarray  # [N, K] dim of each temporal loop slot, innermost first
+    slot_bounds: np.ndarray  # [N, K]
+    slot_steps: np.ndarray  # [N, K] step of the loop index in dimension units
+    slot_level: np.ndarray  # [K]
+
+
+def _exclusive_suffix_prod(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    rev = np.flip(x, axis=axis)
+    cp = np.cumprod(rev, axis=axis)
+    cp = np.flip(cp, axis=axis)
+    out = np.ones_like(x)
+    sl_dst = [slice(None)] * x.ndim
+    sl_src = [slice(None)] * x.ndim
+    sl_dst[axis] = slice(0, -1)
+    sl_src[axis] = slice(1, None)
+    out[tuple(sl_dst)] = cp[tuple(sl_src)]
+    return out
+
+
+def temporal_fills(bounds: np.ndarray, vectors: np.ndarray, active: np.ndarray, extents: np.ndarray) -> np.ndarray:
+    """Words a child tile receives over the whole run, per instance.
+
+    Args:
+        bounds: [N, K] loop bounds of the temporal loop slots, innermost first.
+        vectors: [N, K, C] translation of the child tile per loop increment, in data-space coords.
+        active: [G, K] which slots lie above the child (G children evaluated at once).
+        extents: [N, G, C] child tile extents per coordinate.
+
+    Returns:
+        [N, G] fills. With k0 the innermost non-trivial loop above the child and v0 its vector:
+        every odd visit moves by v0 and costs ``W - overlap(v0)``; a visit where loop k > k0 advances
+        moves by ``T_k = v_k - sum_{j<k} v_j`` (inner loops wrap from their simulated iteration 1)
+        and costs ``W - overlap(v0)`` if ``T_k == v0`` (same stride), else the whole tile ``W``.
+    """
+    nt = (bounds[:, None, :] > 1) & active[None, :, :]  # [N,G,K]
+    n_eff = np.where(nt, bounds[:, None, :], 1).astype(np.float64)
+    suffix = _exclusive_suffix_prod(n_eff, axis=2)
+    any_nt = nt.any(axis=2)
+    k0 = np.argmax(nt, axis=2)  # [N,G]
+    vec = np.broadcast_to(vectors[:, None, :, :], nt.shape + (vectors.shape[2],))
+    v0 = np.take_along_axis(vec, k0[:, :, None, None], axis=2)[:, :, 0, :]  # [N,G,C]
+    w = np.prod(extents, axis=2).astype(np.float64)  # [N,G]
+    ov0 = np.prod(np.clip(extents - np.abs(v0), 0, None), axis=2).astype(np.float64)
+    masked = vec * nt[..., None]
+    prefix = np.cumsum(masked, axis=2) - masked
+    same = np.all((vec - prefix) == v0[:, :, None, :], axis=3)  # [N,G,K]
+    cost = np.where(same, (w - ov0)[:, :, None], w[:, :, None])
+    terms = np.where(nt, (n_eff - 1.0) * suffix * cost, 0.0)
+    total = w + terms.sum(axis=2)
+    return np.where(any_nt, total, w)
+
+
+def distinct_offsets(coef: np.ndarray, spatial: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Number of distinct data-space offsets among the children of one spatial fan-out.
+
+    Args:
+        coef: [C, D] projection coefficients of the data space.
+        spatial: [N, L, D] spatial factors.
+        steps: [N, L, D] index step of each spatial loop in dimension units.
+
+    Two spatial loops feeding one coordinate (e.g. P and R for the input width) collide where
+    ``a*i + b*j`` repeats; with ``g = gcd(a, b)`` the number of distinct values is
+    ``n1*n2 - max(0, n1 - b/g) * max(0, n2 - a/g)``. More than two loops on one coordinate never
+    occur in CNN shapes; their product is then an upper bound.
+    """
+    out = np.ones(spatial.shape[:2], dtype=np.int64)
+    for c in range(coef.shape[0]):
+        dims = np.nonzero(coef[c])[0]
+        if len(dims) == 1:
+            out *= spatial[:, :, dims[0]]
+        elif len(dims) == 2:
+            x1, x2 = dims
+            n1 = spatial[:, :, x1]
+            n2 = spatial[:, :, x2]
+            a = coef[c, x1] * steps[:, :, x1]
+            b = coef[c, x2] * steps[:, :, x2]
+            g = np.gcd(a, b)
+            g = np.where(g == 0, 1, g)
+            ap = a // g
+            bp = b // g
+            out *= n1 * n2 - np.clip(n1 - bp, 0, None) * np.clip(n2 - ap, 0, None)
+        elif len(dims) > 2:
+            out *= np.prod(spatial[:, :, dims], axis=2)
+    return out
+
+
+def analyze(problem: ProblemModel, arch: ArchModel, mb: MappingBatch) -> DenseNest:
+    """Run the dense nest analysis for every mapping of the batch."""
+    n, levels, n_dims = mb.temporal.shape
+    spaces = problem.dataspaces
+    t_count = len(spaces)
+    tf = mb.temporal.astype(np.int64)
+    sf = mb.spatial.astype(np.int64)
+
+    e_below = np.ones((n, levels + 1, n_dims), dtype=np.int64)
+    np.cumprod(tf * sf, axis=1, out=e_below[:, 1:, :])
+    e_tile = e_below[:, 1:, :]  # [N,L,D]
+    e_master = e_below[:, :-1, :] * sf  # spatial loops of l and everything below
+
+    # Temporal loop slots: level l, position j (innermost first).
+    slot_dims = mb.perm.reshape(n, levels * n_dims)
+    lvl_idx = np.repeat(np.arange(levels), n_dims)
+    slot_bounds = np.take_along_axis(tf, mb.perm, axis=2).reshape(n, -1)
+    step_at_level = e_below[:, :-1, :] * sf  # step of level l's temporal loop in dim units
+    slot_steps = np.take_along_axis(step_at_level, mb.perm, axis=2).reshape(n, -1)
+    active = lvl_idx[None, :] > np.arange(levels)[:, None]  # [L, K] slots above level l
+
+    tile_size = np.zeros((n, levels, t_count), dtype=np.int64)
+    deltas = np.zeros((n, levels, t_count), dtype=np.float64)
+    distinct = np.zeros((n, levels, t_count), dtype=np.int64)
+    partition = np.zeros((n, levels, t_count), dtype=np.int64)
+    tile_extents = []
+    ops = np.prod(tf.reshape(n, -1), axis=1).astype(np.float64)
+    sp_steps = e_below[:, :-1, :]
+
+    for t, ds in enumerate(spaces):
+        coef = ds.coef
+        ext = 1 + (e_tile - 1) @ coef.T  # [N,L,C]
+        tile_extents.append(ext)
+        tile_size[:, :, t] = np.prod(ext, axis=2)
+        master = np.prod(1 + (e_master - 1) @ coef.T, axis=2)  # [N,L]
+        # translation vectors of every slot in data-space coordinates
+        cdim = coef[:, slot_dims]  # [C,N,K]
+        vectors = np.moveaxis(cdim, 0, 2) * slot_steps[:, :, None]  # [N,K,C]
+        deltas[:, :, t] = temporal_fills(slot_bounds, vectors, active, ext)
+        distinct[:, :, t] = distinct_offsets(coef, sf, sp_steps)
+        # partition sizes (integer arithmetic as in ComputePartitionSizes)
+        part = tile_size[:, levels - 1, t].copy()
+        partition[:, levels - 1, t] = part
+        has_spatial = (sf > 1).any(axis=2)  # [N,L]
+        for lv in range(levels - 2, -1, -1):
+            denom = np.where(has_spatial[:, lv + 1], master[:, lv + 1], tile_size[:, lv, t])
+            part = (part * tile_size[:, lv, t]) // np.maximum(denom, 1)
+            partition[:, lv, t] = part
+
+    # Content accesses before masking: distinct deliveries x the child's deltas.
+    content = np.empty((n, levels, t_count), dtype=np.float64)
+    content[:, 0, :] = distinct[:, 0, :] * ops[:, None]
+    content[:, 1:, :] = distinct[:, 1:, :] * deltas[:, :-1, :]
+    keep = mb.keep.copy()
+    keep[:, -1, :] = True
+    for lv in range(levels - 1):
+        bypassed = ~keep[:, lv, :]
+        content[:, lv + 1, :] = np.where(bypassed, distinct[:, lv + 1, :] * content[:, lv, :], content[:, lv + 1, :])
+
+    rw = np.array([ds.read_write for ds in spaces])
+    outermost = np.zeros((levels,), dtype=bool)
+    outermost[-1] = True
+    share = np.where(outermost[None, :, None], 0.0, deltas)
+    part_f = partition.astype(np.float64)
+    reads = np.where(rw[None, None, :], content - part_f, content)
+    updates = np.where(rw[None, None, :], content, 0.0)
+    fills = np.where(rw[None, None, :] & ~outermost[None, :, None], share - part_f, share)
+    reads = np.where(keep, np.round(reads), 0.0)
+    updates = np.where(keep, np.round(updates), 0.0)
+    fills = np.where(keep, np.round(fills), 0.0)
+
+    sp_all = np.prod(sf, axis=2)  # [N,L]
+    sx = np.where(mb.spatial_x, sf, 1).prod(axis=2)
+    sy = np.where(mb.spatial_x, 1, sf).prod(axis=2)
+    # utilized instances of level l = product of the spatial fan-outs above l
+    above = _exclusive_suffix_prod(sp_all.astype(np.int64), axis=1)
+    x_exp = _exclusive_suffix_prod(sx.astype(np.int64), axis=1)
+    y_exp = _exclusive_suffix_prod(sy.astype(np.int64), axis=1)
+    return DenseNest(
+        e_below=e_below,
+        tile_size=tile_size,
+        tile_extents=tile_extents,
+        deltas=deltas,
+        distinct=distinct,
+        content=content,
+        partition=partition,
+        reads=reads,
+        fills=fills,
+        updates=updates,
+        keep=keep,
+        utilized=above,
+        x_expansion=x_exp,
+        y_expansion=y_exp,
+        compute_utilized=np.prod(sp_all, axis=1),
+        compute_x=np.prod(sx, axis=1),
+        compute_y=np.prod(sy, axis=1),
+        ops=ops,
+        slot_dims=slot_dims,
+        slot_bounds=slot_bounds,
+        slot_steps=slot_steps,
+        slot_level=lvl_idx,
+    )

@@ -1,0 +1,126 @@
+"""The problem compiled to arrays: dimension bounds, projections as coefficient matrices, densities.
+
+A data space's projection is a list of coordinates, each a sum of ``dim * coefficient`` terms
+(Timeloop's "SOP" projections, e.g. Inputs' width ``R*Wdilation + P*Wstride``). We store it as a
+``[coordinates, dims]`` matrix so that the extent of the projection of any box of the operation
+space is ``1 + A @ (extents - 1)`` per coordinate, exactly the axis-aligned hyper-rectangle
+Timeloop builds (`src/loop-analysis/point-set-aahr.cpp`; holes between strided points included).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+import numpy as np
+
+from ..errors import SpecError
+
+
+@dataclass(frozen=True)
+class DensitySpec:
+    """A tensor's density model (Sparseloop `density-models`)."""
+
+    distribution: str
+    density: float
+    params: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def is_dense(self) -> bool:
+        # The reference README's pitfall: density 1.0 is dense under every distribution.
+        return self.density >= 1.0
+
+
+@dataclass(frozen=True)
+class DataSpaceModel:
+    """One data space: its projection matrix, whether it is read-write, its size and density."""
+
+    name: str
+    coef: np.ndarray  # [coordinates, dims], integer coefficients
+    read_write: bool
+    size: int
+    density: DensitySpec
+
+    @property
+    def n_coords(self) -> int:
+        return int(self.coef.shape[0])
+
+    def extents(self, dim_extents: np.ndarray) -> np.ndarray:
+        """Per-coordinate extents of the projection of boxes with the given per-dim extents."""
+        return 1 + (np.asarray(dim_extents) - 1) @ self.coef.T
+
+    def tile_size(self, dim_extents: np.ndarray) -> np.ndarray:
+        return np.prod(self.extents(dim_extents), axis=-1)
+
+    def relevant(self) -> np.ndarray:
+        """Dims that appear in the projection (bool per dim)."""
+        return (self.coef != 0).any(axis=0)
+
+
+@dataclass(frozen=True)
+class ProblemModel:
+    """The workload as the engine sees it."""
+
+    name: str
+    dims: tuple[str, ...]
+    bounds: np.ndarray  # [dims] int64
+    coefficients: dict[str, int]
+    dataspaces: tuple[DataSpaceModel, ...]
+
+    @property
+    def n_dims(self) -> int:
+        return len(self.dims)
+
+    @property
+    def macs(self) -> int:
+        return int(prod(int(b) for b in self.bounds))
+
+    def dim_index(self, name: str) -> int:
+        return self.dims.index(name)
+
+    def dataspace_index(self, name: str) -> int:
+        for i, ds in enumerate(self.dataspaces):
+            if ds.name == name:
+                return i
+        raise KeyError(name)
+
+    @property
+    def dataspace_names(self) -> tuple[str, ...]:
+        return tuple(ds.name for ds in self.dataspaces)
+
+
+def compile_problem(problem, source: str | None = None) -> ProblemModel:
+    """Build a ProblemModel from the spec layer's ``Problem``."""
+    shape = problem.shape
+    dims = tuple(shape.dimensions)
+    instance = dict(problem.instance)
+    coeffs = {c.name: int(instance.get(c.name, c.default)) for c in shape.coefficients}
+    missing = [d for d in dims if d not in instance]
+    if missing:
+        raise SpecError(
+            f"dimension(s) {', '.join(missing)} missing from the problem instance",
+            file=source,
+            key_path="problem.instance",
+            fix="give every dimension a size",
+        )
+    bounds = np.array([int(instance[d]) for d in dims], dtype=np.int64)
+    spaces = []
+    for ds in shape.data_spaces:
+        coef = np.zeros((len(ds.projection), len(dims)), dtype=np.int64)
+        for ci, coord in enumerate(ds.projection):
+            for term in coord:
+                value = 1 if term.coefficient is None else coeffs[term.coefficient]
+                coef[ci, dims.index(term.dim)] += value
+        size = int(np.prod(1 + (bounds - 1) @ coef.T))
+        dens = problem.densities.get(ds.name)
+        if dens is None:
+            spec = DensitySpec("fixed_structured", 1.0)
+        else:
+            extra = tuple(
+                (k, float(v))
+                for k, v in (getattr(dens, "params", None) or {}).items()
+                if isinstance(v, (int, float))
+            )
+            spec = DensitySpec(str(dens.distribution), float(dens.density), extra)
+        spaces.append(DataSpaceModel(ds.name, coef, bool(ds.read_write), size, spec))
+    return ProblemModel(str(shape.name), dims, bounds, coeffs, tuple(spaces))
