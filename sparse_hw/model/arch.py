@@ -135,6 +135,7 @@ class ActionOpt:
     kind: str  # gating | skipping | skipping_spatial
     target: str
     condition_on: tuple[str, ...]
+    group: int = 0  # options of one action-optimization entry are alternatives
 
 
 @dataclass
@@ -410,9 +411,9 @@ def _formats(target) -> dict[str, TensorFormat]:
 
 def _action_opts(target) -> tuple[ActionOpt, ...]:
     out = []
-    for opt in getattr(target, "action_optimization", None) or []:
+    for gi, opt in enumerate(getattr(target, "action_optimization", None) or []):
         for o in opt.options:
-            out.append(ActionOpt(str(opt.type), o.target, tuple(o.condition_on)))
+            out.append(ActionOpt(str(opt.type), o.target, tuple(o.condition_on), gi))
     return tuple(out)
 
 
