@@ -79,7 +79,7 @@ def temporal_fills(bounds: np.ndarray, vectors: np.ndarray, active: np.ndarray, 
     Args:
         bounds: [N, K] loop bounds of the temporal loop slots, innermost first.
         vectors: [N, K, C] translation of the child tile per loop increment, in data-space coords.
-        active: [G, K] which slots lie above the child (G children evaluated at once).
+        active: [G, K] or [N, G, K]: which slots lie above the child (G children at once).
         extents: [N, G, C] child tile extents per coordinate.
 
     Returns:
@@ -88,7 +88,9 @@ def temporal_fills(bounds: np.ndarray, vectors: np.ndarray, active: np.ndarray, 
         moves by ``T_k = v_k - sum_{j<k} v_j`` (inner loops wrap from their simulated iteration 1)
         and costs ``W - overlap(v0)`` if ``T_k == v0`` (same stride), else the whole tile ``W``.
     """
-    nt = (bounds[:, None, :] > 1) & active[None, :, :]  # [N,G,K]
+    if active.ndim == 2:
+        active = active[None, :, :]
+    nt = (bounds[:, None, :] > 1) & active  # [N,G,K]
     n_eff = np.where(nt, bounds[:, None, :], 1).astype(np.float64)
     suffix = _exclusive_suffix_prod(n_eff, axis=2)
     any_nt = nt.any(axis=2)
@@ -159,7 +161,6 @@ def analyze(problem: ProblemModel, arch: ArchModel, mb: MappingBatch) -> DenseNe
     slot_bounds = np.take_along_axis(tf, mb.perm, axis=2).reshape(n, -1)
     step_at_level = e_below[:, :-1, :] * sf  # step of level l's temporal loop in dim units
     slot_steps = np.take_along_axis(step_at_level, mb.perm, axis=2).reshape(n, -1)
-    active = lvl_idx[None, :] > np.arange(levels)[:, None]  # [L, K] slots above level l
 
     tile_size = np.zeros((n, levels, t_count), dtype=np.int64)
     deltas = np.zeros((n, levels, t_count), dtype=np.float64)
@@ -169,6 +170,17 @@ def analyze(problem: ProblemModel, arch: ArchModel, mb: MappingBatch) -> DenseNe
     ops = np.prod(tf.reshape(n, -1), axis=1).astype(np.float64)
     sp_steps = e_below[:, :-1, :]
 
+    # Trivial loops never move a tile: keep only the non-trivial slots (in order) to shrink the arrays.
+    nontrivial = slot_bounds > 1
+    k_eff = max(1, int(nontrivial.sum(axis=1).max(initial=0)))
+    order = np.argsort(~nontrivial, axis=1, kind="stable")[:, :k_eff]
+    c_bounds = np.take_along_axis(slot_bounds, order, axis=1)
+    c_dims = np.take_along_axis(slot_dims, order, axis=1)
+    c_steps = np.take_along_axis(slot_steps, order, axis=1)
+    c_level = lvl_idx[order]
+    c_bounds = np.where(np.take_along_axis(nontrivial, order, axis=1), c_bounds, 1)
+    c_active = c_level[:, None, :] > np.arange(levels)[None, :, None]  # [N, L, K']
+
     for t, ds in enumerate(spaces):
         coef = ds.coef
         ext = 1 + (e_tile - 1) @ coef.T  # [N,L,C]
@@ -176,9 +188,9 @@ def analyze(problem: ProblemModel, arch: ArchModel, mb: MappingBatch) -> DenseNe
         tile_size[:, :, t] = np.prod(ext, axis=2)
         master = np.prod(1 + (e_master - 1) @ coef.T, axis=2)  # [N,L]
         # translation vectors of every slot in data-space coordinates
-        cdim = coef[:, slot_dims]  # [C,N,K]
-        vectors = np.moveaxis(cdim, 0, 2) * slot_steps[:, :, None]  # [N,K,C]
-        deltas[:, :, t] = temporal_fills(slot_bounds, vectors, active, ext)
+        cdim = coef[:, c_dims]  # [C,N,K']
+        vectors = np.moveaxis(cdim, 0, 2) * c_steps[:, :, None]  # [N,K',C]
+        deltas[:, :, t] = temporal_fills(c_bounds, vectors, c_active, ext)
         distinct[:, :, t] = distinct_offsets(coef, sf, sp_steps)
         # partition sizes (integer arithmetic as in ComputePartitionSizes)
         part = tile_size[:, levels - 1, t].copy()

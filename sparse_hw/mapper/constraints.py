@@ -1,0 +1,150 @@
+"""Architecture and mapspace constraints compiled to per-level rules the mapspace enumerates.
+
+Semantics follow Timeloop v3.0.3 (`src/mapping/constraints.cpp`): a factor constraint fixes the
+factor of that dimension at that level (``0`` = the whole problem dimension, Timeloop's
+`ParseUserFactors`); a permutation constraint is a prefix (innermost loops, in order), an optional
+``_`` and a suffix (outermost loops), with the remaining dimensions free in between
+(`Constraints::ParsePermutations`, `PermutationSpace::InitLevel`); ``split`` sends spatial
+permutation positions ``< split`` to mesh X; ``keep``/``bypass`` fix where data spaces live;
+``utilization`` sets a level's minimum capacity utilization.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import MappingError, ProblemCollector
+from ..model.arch import ArchModel
+from ..model.problem import ProblemModel
+
+
+@dataclass
+class LevelRules:
+    """What the constraints fix at one storage level (dims and data spaces by index)."""
+
+    t_fixed: dict[int, int] = field(default_factory=dict)
+    s_fixed: dict[int, int] = field(default_factory=dict)
+    t_prefix: list[int] = field(default_factory=list)
+    t_suffix: list[int] = field(default_factory=list)
+    s_prefix: list[int] = field(default_factory=list)
+    s_suffix: list[int] = field(default_factory=list)
+    split: int | None = None
+    keep: set[int] = field(default_factory=set)
+    bypass: set[int] = field(default_factory=set)
+    min_utilization: float | None = None
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Rules:
+    """Constraints for every storage level of one (problem, architecture)."""
+
+    levels: list[LevelRules]
+
+    def describe_fixed(self, arch: ArchModel, problem: ProblemModel, lv: int) -> str:
+        rules = self.levels[lv]
+        parts = []
+        if rules.t_fixed:
+            parts.append("temporal " + " ".join(f"{problem.dims[d]}={v}" for d, v in sorted(rules.t_fixed.items())))
+        if rules.s_fixed:
+            parts.append("spatial " + " ".join(f"{problem.dims[d]}={v}" for d, v in sorted(rules.s_fixed.items())))
+        return f"{arch.storage[lv].name}: " + ("; ".join(parts) if parts else "no factor constraints")
+
+
+def _perm_tokens(perm) -> tuple[list[str], list[str]]:
+    """Split a permutation constraint into (prefix, suffix) dimension names."""
+    if perm is None:
+        return [], []
+    text = perm if isinstance(perm, str) else "".join(str(p) for p in perm)
+    text = text.split("#")[0]
+    prefix: list[str] = []
+    suffix: list[str] = []
+    seen_sep = False
+    for ch in text:
+        if ch.isspace():
+            continue
+        if ch == "_":
+            seen_sep = True
+            continue
+        (suffix if seen_sep else prefix).append(ch)
+    return prefix, suffix
+
+
+def compile_rules(directives, arch: ArchModel, problem: ProblemModel) -> Rules:
+    """Compile constraint directives (spec `ConstraintDirective`s, any order) into `Rules`."""
+    rules = Rules([LevelRules() for _ in arch.storage])
+    names = arch.names()
+    dims = problem.dims
+    spaces = problem.dataspace_names
+    problems = ProblemCollector()
+    for i, d in enumerate(directives or []):
+        src = getattr(d, "source", None)
+        key = f"constraints[{i}]"
+        if d.target not in names:
+            if d.target == arch.compute.name:
+                continue
+            problems.add(
+                f"constraint target {d.target!r} is not a storage level of the architecture",
+                file=src,
+                key_path=f"{key}.target",
+                fix=f"use one of: {', '.join(names)}",
+            )
+            continue
+        lv = names.index(d.target)
+        r = rules.levels[lv]
+        r.sources.append(str(src) if src else key)
+        kind = str(d.type).replace("-", "_")
+        if kind in ("temporal", "spatial"):
+            target = r.t_fixed if kind == "temporal" else r.s_fixed
+            for dim, value in (getattr(d, "factors", None) or {}).items():
+                if dim not in dims:
+                    problems.add(f"factor names unknown dimension {dim!r}", file=src, key_path=f"{key}.factors",
+                                 fix=f"use the problem's dimensions {' '.join(dims)}")
+                    continue
+                if isinstance(value, (tuple, list)):
+                    problems.add(f"factor {dim}{value[0]}{value[1]}: only exact factors are supported",
+                                 file=src, key_path=f"{key}.factors.{dim}", fix=f"write {dim}=<factor>")
+                    continue
+                v = int(value)
+                di = dims.index(dim)
+                target[di] = int(problem.bounds[di]) if v == 0 else v
+            prefix, suffix = _perm_tokens(getattr(d, "permutation", None))
+            bad = [c for c in prefix + suffix if c not in dims]
+            if bad:
+                problems.add(f"permutation names unknown dimension(s) {', '.join(bad)}", file=src,
+                             key_path=f"{key}.permutation", fix=f"use {' '.join(dims)}")
+            pre = [dims.index(c) for c in prefix if c in dims]
+            suf = [dims.index(c) for c in suffix if c in dims]
+            if kind == "temporal":
+                r.t_prefix, r.t_suffix = pre or r.t_prefix, suf or r.t_suffix
+            else:
+                r.s_prefix, r.s_suffix = pre or r.s_prefix, suf or r.s_suffix
+                split = getattr(d, "split", None)
+                if split is not None:
+                    r.split = int(split)
+        elif kind in ("bypass", "datatype"):
+            for t in getattr(d, "keep", None) or []:
+                if t in spaces:
+                    r.keep.add(spaces.index(t))
+            for t in getattr(d, "bypass", None) or []:
+                if t in spaces:
+                    r.bypass.add(spaces.index(t))
+        elif kind == "utilization":
+            mu = getattr(d, "min_utilization", None)
+            if mu is not None:
+                r.min_utilization = float(mu)
+        elif kind in ("max_overbooked_proportion", "parallel"):
+            continue
+        else:
+            problems.add(f"unknown constraint type {kind!r}", file=src, key_path=f"{key}.type",
+                         fix="use temporal, spatial, bypass or utilization")
+    for lv, r in enumerate(rules.levels):
+        both = r.keep & r.bypass
+        if both:
+            problems.add(
+                f"{names[lv]} both keeps and bypasses {', '.join(spaces[t] for t in sorted(both))}",
+                key_path="constraints",
+                fix="remove the data space from one of the two lists",
+            )
+    problems.raise_if_any(MappingError)
+    return rules

@@ -1,0 +1,520 @@
+"""The constrained mapspace as integer arrays.
+
+A candidate is one factorization index per problem dimension (each dimension's bound split over
+its free temporal/spatial slots, all ordered factorizations enumerated once), plus a permutation
+choice per level, the X/Y side of free spatial loops and the keep/bypass choice. Candidates are
+generated in bulk — exhaustively with pruning (a cartesian join, dimension by dimension, that drops
+partial candidates whose spatial fan-out or dense tile size already cannot fit) or by seeded
+sampling — and turned into `MappingBatch` chunks for the vectorized engine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from ..errors import MappingError
+from ..model.arch import ArchModel
+from ..model.density import TensorDensity
+from ..model.mapping import MappingBatch
+from ..model.problem import ProblemModel
+from .constraints import Rules
+
+
+def prime_factors(n: int) -> list[int]:
+    out, p = [], 2
+    while p * p <= n:
+        while n % p == 0:
+            out.append(p)
+            n //= p
+        p += 1
+    if n > 1:
+        out.append(n)
+    return out
+
+
+def count_factorizations(n: int, k: int) -> int:
+    """Number of ordered k-tuples of positive integers with product n."""
+    if k == 0:
+        return 1 if n == 1 else 0
+    total = 1
+    for p in set(prime_factors(n)):
+        a = prime_factors(n).count(p)
+        total *= math.comb(a + k - 1, k - 1)
+    return total
+
+
+@lru_cache(maxsize=4096)
+def factorizations(n: int, k: int) -> np.ndarray:
+    """All ordered factorizations of n into k factors, as an int64 array [count, k]."""
+    if k == 0:
+        return np.zeros((1 if n == 1 else 0, 0), dtype=np.int64)
+    if k == 1:
+        return np.array([[n]], dtype=np.int64)
+    rows = []
+    for v in range(1, n + 1):
+        if n % v == 0:
+            rest = factorizations(n // v, k - 1)
+            rows.append(np.concatenate([np.full((rest.shape[0], 1), v, dtype=np.int64), rest], axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def sample_factorization(n: int, k: int, rng: np.random.Generator, size: int) -> np.ndarray:
+    """Uniform-over-prime-assignments random factorizations (for dims too large to enumerate)."""
+    out = np.ones((size, k), dtype=np.int64)
+    for p in prime_factors(n):
+        slot = rng.integers(0, k, size=size)
+        out[np.arange(size), slot] *= p
+    return out
+
+
+@dataclass
+class DimSlots:
+    """Where one dimension's factors can go."""
+
+    dim: int
+    bound: int
+    fixed_t: dict[int, int]
+    fixed_s: dict[int, int]
+    free: list[tuple[int, str]]  # (level, "T" | "S")
+    residual: int
+    table: np.ndarray | None = None  # [F, len(free)] all factorizations (None: sample)
+
+    @property
+    def count(self) -> int:
+        return count_factorizations(self.residual, len(self.free))
+
+
+@dataclass
+class MapSpace:
+    """The constrained mapspace of one (problem, architecture)."""
+
+    problem: ProblemModel
+    arch: ArchModel
+    rules: Rules
+    dims: list[DimSlots] = field(default_factory=list)
+    keep_fixed: np.ndarray | None = None  # [L, T] 1 keep, 0 bypass, -1 free
+    spatial_levels: list[int] = field(default_factory=list)
+    axis: np.ndarray | None = None  # [L, D] 1 X, 0 Y, -1 free
+    enumeration_limit: int = 2_000_000
+
+    @classmethod
+    def build(cls, problem: ProblemModel, arch: ArchModel, rules: Rules) -> "MapSpace":
+        space = cls(problem, arch, rules)
+        n_lv = arch.n_levels
+        n_dims = problem.n_dims
+        space.spatial_levels = [l for l in range(n_lv) if np.prod(arch.fanout(l)) > 1]
+        for l, r in enumerate(rules.levels):
+            if l not in space.spatial_levels and any(v > 1 for v in r.s_fixed.values()):
+                raise MappingError(
+                    f"a spatial factor > 1 is fixed at {arch.storage[l].name}, which has no spatial fan-out",
+                    key_path="constraints",
+                    fix="remove the spatial constraint or give the level's children more instances",
+                )
+        problems = []
+        for d in range(n_dims):
+            bound = int(problem.bounds[d])
+            ft = {l: r.t_fixed[d] for l, r in enumerate(rules.levels) if d in r.t_fixed}
+            fs = {l: r.s_fixed[d] for l, r in enumerate(rules.levels) if d in r.s_fixed}
+            fixed_prod = math.prod(ft.values()) * math.prod(fs.values())
+            free = [(l, "T") for l in range(n_lv) if l not in ft]
+            free += [(l, "S") for l in space.spatial_levels if l not in fs]
+            if bound % fixed_prod != 0:
+                problems.append(
+                    f"{problem.dims[d]}={bound}: the constraints fix factors multiplying to {fixed_prod}, "
+                    f"which does not divide it"
+                )
+                continue
+            residual = bound // fixed_prod
+            if residual > 1 and not free:
+                problems.append(
+                    f"{problem.dims[d]}={bound}: every level's factor of {problem.dims[d]} is fixed by the constraints "
+                    f"and they multiply to {fixed_prod}"
+                )
+                continue
+            slots = DimSlots(d, bound, ft, fs, free, residual)
+            if slots.count <= 400_000:
+                slots.table = factorizations(residual, len(free))
+            space.dims.append(slots)
+        if problems:
+            raise MappingError(
+                "the constraints leave no valid factorization: " + "; ".join(problems),
+                key_path="constraints",
+                fix="change the factor constraints (a factor of 0 means the whole dimension), or pad the problem "
+                "dimension (`--pad`) so that it factors",
+            )
+        keep = np.full((n_lv, len(problem.dataspaces)), -1, dtype=np.int64)
+        for l, r in enumerate(rules.levels):
+            for t in r.keep:
+                keep[l, t] = 1
+            for t in r.bypass:
+                keep[l, t] = 0
+        keep[n_lv - 1, :] = 1
+        space.keep_fixed = keep
+        axis = np.full((n_lv, n_dims), -1, dtype=np.int64)
+        for l in space.spatial_levels:
+            r = rules.levels[l]
+            fx, fy = arch.fanout(l)
+            order = r.s_prefix + [d for d in range(n_dims) if d not in r.s_prefix and d not in r.s_suffix] + r.s_suffix
+            if r.split is not None and (r.s_prefix or r.s_suffix) and len(r.s_prefix) + len(r.s_suffix) >= n_dims:
+                for pos, d in enumerate(order):
+                    axis[l, d] = 1 if pos < r.split else 0
+            elif fy == 1:
+                axis[l, :] = 1
+            elif fx == 1:
+                axis[l, :] = 0
+            elif r.split is not None:
+                for pos, d in enumerate(r.s_prefix):
+                    axis[l, d] = 1 if pos < r.split else 0
+        space.axis = axis
+        return space
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def size_upper_bound(self) -> int:
+        total = 1
+        for s in self.dims:
+            total *= max(1, s.count)
+        return total * self.free_keep_choices
+
+    @property
+    def free_keep_choices(self) -> int:
+        return 2 ** int((self.keep_fixed < 0).sum())
+
+    def describe(self) -> str:
+        parts = [f"{self.problem.dims[s.dim]}:{s.count}" for s in self.dims]
+        return " x ".join(parts)
+
+    # ------------------------------------------------------------------ per-dim tables
+    def _dim_arrays(self, s: DimSlots, rows: np.ndarray):
+        """Temporal and spatial factor arrays [n, L] of one dim for factorization rows [n, free]."""
+        n = rows.shape[0]
+        n_lv = self.arch.n_levels
+        t = np.ones((n, n_lv), dtype=np.int64)
+        sp = np.ones((n, n_lv), dtype=np.int64)
+        for l, v in s.fixed_t.items():
+            t[:, l] = v
+        for l, v in s.fixed_s.items():
+            sp[:, l] = v
+        for j, (l, kind) in enumerate(s.free):
+            if kind == "T":
+                t[:, l] = rows[:, j]
+            else:
+                sp[:, l] = rows[:, j]
+        return t, sp
+
+    # ------------------------------------------------------------------ pruning
+    def _tables(self):
+        """Per dim: cumulative extents [F, L], spatial products per spatial level (X, Y, total)."""
+        if getattr(self, "_cached_tables", None) is not None:
+            return self._cached_tables
+        tables = []
+        for s in self.dims:
+            t, sp = self._dim_arrays(s, s.table)
+            cum = np.cumprod(t * sp, axis=1)
+            sx = np.ones((t.shape[0], len(self.spatial_levels)), dtype=np.int64)
+            sy = np.ones_like(sx)
+            st = np.ones_like(sx)
+            for j, l in enumerate(self.spatial_levels):
+                ax = self.axis[l, s.dim]
+                if ax == 1:
+                    sx[:, j] = sp[:, l]
+                elif ax == 0:
+                    sy[:, j] = sp[:, l]
+                st[:, j] = sp[:, l]
+            tables.append((cum, sx, sy, st))
+        self._cached_tables = tables
+        self._densities = [TensorDensity.build(ds.density, ds.size) for ds in self.problem.dataspaces]
+        return tables
+
+    def _capacity_need(self, l: int, ext: np.ndarray) -> np.ndarray:
+        """Dense (or compressed, at confidence 1) words a level must hold, from dim extents [n, D]."""
+        lv = self.arch.storage[l]
+        need = np.zeros(ext.shape[0])
+        for ti, ds in enumerate(self.problem.dataspaces):
+            if self.keep_fixed[l, ti] != 1:
+                continue
+            size = ds.tile_size(ext).astype(np.float64)
+            if ds.name in lv.formats:
+                dens = self._densities[ti]
+                if dens.kind == "fixed":
+                    size = np.ceil(size * dens.density - 1e-12)
+                elif dens.kind == "hyper":
+                    size = np.minimum(size, dens.nnz)
+            need += size
+        return need
+
+    def _fanout_ok(self, sx, sy, st) -> np.ndarray:
+        ok = np.ones(sx.shape[0], dtype=bool)
+        for j, l in enumerate(self.spatial_levels):
+            fx, fy = self.arch.fanout(l)
+            ok &= (sx[:, j] <= fx) & (sy[:, j] <= fy) & (st[:, j] <= fx * fy)
+        return ok
+
+    def _partial_ok(self, t_arr, s_arr, assigned: list[int]):
+        """Spatial fan-out and capacity checks on full factor arrays [n, L, D]."""
+        n = t_arr.shape[0]
+        ok = np.ones(n, dtype=bool)
+        reasons: dict[str, np.ndarray] = {}
+        for l in self.spatial_levels:
+            fx, fy = self.arch.fanout(l)
+            ax = self.axis[l]
+            sx = np.prod(np.where(ax[None, :] == 1, s_arr[:, l, :], 1), axis=1)
+            sy = np.prod(np.where(ax[None, :] == 0, s_arr[:, l, :], 1), axis=1)
+            tot = np.prod(s_arr[:, l, :], axis=1)
+            bad = (sx > fx) | (sy > fy) | (tot > fx * fy)
+            if bad.any():
+                reasons[f"fanout:{l}"] = bad
+            ok &= ~bad
+        self._tables()
+        e_tile = np.cumprod(t_arr * s_arr, axis=1)
+        for l, lv in enumerate(self.arch.storage):
+            if lv.effective_size is None:
+                continue
+            bad = self._capacity_need(l, e_tile[:, l, :]) > lv.effective_size
+            if bad.any():
+                reasons[f"capacity:{l}"] = bad
+            ok &= ~bad
+        return ok, reasons
+
+    # ------------------------------------------------------------------ enumeration
+    def spatial_configs(self) -> tuple[np.ndarray, np.ndarray, list[list[np.ndarray]]]:
+        """Distinct spatial assignments that fit every fan-out.
+
+        Returns (configs [n, dims] group ids, total spatial product [n], groups) where
+        ``groups[j][g]`` lists the factorization rows of dim j with spatial group g.
+        """
+        tables = self._tables()
+        groups: list[list[np.ndarray]] = []
+        keys: list[np.ndarray] = []
+        for j, s in enumerate(self.dims):
+            cum, tx, ty, tt = tables[j]
+            spatial_cols = np.concatenate([tx, ty, tt], axis=1)
+            uniq, inverse = np.unique(spatial_cols, axis=0, return_inverse=True)
+            inverse = inverse.reshape(-1)
+            groups.append([np.nonzero(inverse == g)[0] for g in range(uniq.shape[0])])
+            keys.append(uniq)
+        nsl = len(self.spatial_levels)
+        cfg = np.zeros((1, 0), dtype=np.int64)
+        sx = np.ones((1, nsl), dtype=np.int64)
+        sy = np.ones((1, nsl), dtype=np.int64)
+        st = np.ones((1, nsl), dtype=np.int64)
+        for j in range(len(self.dims)):
+            u = keys[j]
+            g = u.shape[0]
+            rep = np.repeat(np.arange(cfg.shape[0]), g)
+            gi = np.tile(np.arange(g), cfg.shape[0])
+            nx = sx[rep] * u[gi, :nsl]
+            ny = sy[rep] * u[gi, nsl : 2 * nsl]
+            nt = st[rep] * u[gi, 2 * nsl :]
+            ok = self._fanout_ok(nx, ny, nt)
+            cfg = np.concatenate([cfg[rep][ok], gi[ok][:, None]], axis=1)
+            sx, sy, st = nx[ok], ny[ok], nt[ok]
+        product = np.prod(st, axis=1) if nsl else np.ones(cfg.shape[0], dtype=np.int64)
+        return cfg, product, groups
+
+    def enumerate_config(self, row_sets: list[np.ndarray], limit: int) -> tuple[np.ndarray | None, dict]:
+        """Factorization-index tuples built from the given rows of each dim that fit every capacity.
+
+        A cartesian join, dimension by dimension, dropping partial candidates whose tile size
+        (unassigned dims = 1, a lower bound) already cannot fit. None when it would exceed ``limit``.
+        """
+        n_lv, n_dims = self.arch.n_levels, self.problem.n_dims
+        tables = self._tables()
+        caps = [(l, lv.effective_size) for l, lv in enumerate(self.arch.storage) if lv.effective_size is not None]
+        relevant = [ds.relevant() for ds in self.problem.dataspaces]
+        order = sorted(range(len(self.dims)), key=lambda j: len(row_sets[j]))
+        idx = np.zeros((1, len(self.dims)), dtype=np.int64)
+        ext = np.ones((1, n_lv, n_dims), dtype=np.int32)
+        diag: dict = {"empty_at": None}
+        for j in order:
+            slots = self.dims[j]
+            rows = row_sets[j]
+            cum = tables[j][0][rows].astype(np.int32)
+            f = rows.shape[0]
+            if idx.shape[0] * f > 6 * limit:
+                return None, diag
+            rep = np.repeat(np.arange(idx.shape[0]), f)
+            fi = np.tile(np.arange(f), idx.shape[0])
+            new_ext = ext[rep]
+            new_ext[:, :, slots.dim] = cum[fi]
+            ok = np.ones(rep.shape[0], dtype=bool)
+            why: dict[str, np.ndarray] = {}
+            for l, cap in caps:
+                if not any(self.keep_fixed[l, ti] == 1 and relevant[ti][slots.dim] for ti in range(len(relevant))):
+                    continue
+                bad = self._capacity_need(l, new_ext[:, l, :]) > cap
+                if bad.any():
+                    why[f"capacity:{l}"] = bad
+                ok &= ~bad
+            if not ok.any():
+                diag["empty_at"] = self._explain(why, new_ext)
+                return np.zeros((0, len(self.dims)), dtype=np.int64), diag
+            idx = idx[rep[ok]]
+            idx[:, j] = rows[fi[ok]]
+            ext = new_ext[ok]
+            if idx.shape[0] > limit:
+                return None, diag
+        return idx, diag
+
+    def enumerate_indices(self, limit: int | None = None) -> tuple[np.ndarray | None, dict]:
+        """Every candidate of the mapspace (all spatial configurations), or None if too many."""
+        limit = limit or self.enumeration_limit
+        if any(s.table is None for s in self.dims):
+            return None, {}
+        cfg, _, groups = self.spatial_configs()
+        if cfg.shape[0] == 0:
+            return np.zeros((0, len(self.dims)), dtype=np.int64), {"empty_at": self._fanout_message()}
+        parts = []
+        total = 0
+        diag: dict = {"empty_at": None}
+        for c in cfg:
+            idx, d = self.enumerate_config([groups[j][g] for j, g in enumerate(c)], limit)
+            if idx is None:
+                return None, d
+            if idx.shape[0] == 0:
+                diag = d
+                continue
+            parts.append(idx)
+            total += idx.shape[0]
+            if total > limit:
+                return None, diag
+        if not parts:
+            return np.zeros((0, len(self.dims)), dtype=np.int64), diag
+        return np.concatenate(parts), {"empty_at": None}
+
+    def _fanout_message(self) -> list[str]:
+        fx = {self.arch.storage[l].name: self.arch.fanout(l) for l in self.spatial_levels}
+        return [
+            f"the spatial factors the constraints fix cannot fit the fan-outs (X, Y) {fx}. Relax: reduce those "
+            "spatial factors or move them to temporal loops"
+        ]
+
+    def _explain(self, why: dict[str, np.ndarray], ext: np.ndarray) -> list[str]:
+        """One sentence per limit that removed the last candidates: what is needed versus available."""
+        msgs = []
+        for key in why:
+            l = int(key.split(":")[1])
+            lv = self.arch.storage[l]
+            need = self._capacity_need(l, ext[:, l, :])
+            kept = [ds.name for ti, ds in enumerate(self.problem.dataspaces) if self.keep_fixed[l, ti] == 1]
+            msgs.append(
+                f"{lv.name} holds {lv.effective_size} words but the smallest tile of {', '.join(kept)} any mapping "
+                f"can place there needs {int(need.min())} words ({self.rules.describe_fixed(self.arch, self.problem, l)}). "
+                f"Relax: enlarge {lv.name}, bypass a data space there, or loosen the factor constraints at or below it"
+            )
+        return msgs
+
+    def spatial_products(self, idx: np.ndarray) -> np.ndarray:
+        """Total spatial fan-out used by each candidate (for the delay lower bound)."""
+        tables = self._tables()
+        out = np.ones(idx.shape[0], dtype=np.int64)
+        for j, (cum, tx, ty, tt) in enumerate(tables):
+            out *= np.prod(tt, axis=1)[idx[:, j]]
+        return out
+
+    def sample_indices(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Random factorization indices (dims with enumerated tables) — uniform per dim."""
+        cols = []
+        for s in self.dims:
+            if s.table is not None:
+                cols.append(rng.integers(0, s.table.shape[0], size=n))
+            else:
+                cols.append(np.full(n, -1, dtype=np.int64))
+        return np.stack(cols, axis=1) if cols else np.zeros((n, 0), dtype=np.int64)
+
+    def factor_arrays(self, idx: np.ndarray, rng: np.random.Generator | None = None):
+        """Temporal and spatial factor arrays [n, L, D] of factorization-index rows."""
+        n = idx.shape[0]
+        n_lv, n_dims = self.arch.n_levels, self.problem.n_dims
+        t_arr = np.ones((n, n_lv, n_dims), dtype=np.int64)
+        s_arr = np.ones((n, n_lv, n_dims), dtype=np.int64)
+        for j, slots in enumerate(self.dims):
+            if slots.table is not None:
+                rows = slots.table[idx[:, j]]
+            else:
+                rows = sample_factorization(slots.residual, len(slots.free), rng or np.random.default_rng(0), n)
+            dt, ds_ = self._dim_arrays(slots, rows)
+            t_arr[:, :, slots.dim] = dt
+            s_arr[:, :, slots.dim] = ds_
+        return t_arr, s_arr
+
+    # ------------------------------------------------------------------ batch building
+    def build_batch(self, t_arr: np.ndarray, s_arr: np.ndarray, rng: np.random.Generator,
+                    perm_choice: np.ndarray | None = None) -> MappingBatch:
+        """Complete factor arrays with permutations, X/Y sides and keep choices."""
+        n, n_lv, n_dims = t_arr.shape
+        perm = np.empty((n, n_lv, n_dims), dtype=np.int64)
+        for l, r in enumerate(self.rules.levels):
+            perm[:, l, :] = self._permutations(t_arr[:, l, :], r.t_prefix, r.t_suffix, rng)
+        sperm = np.tile(np.arange(n_dims, dtype=np.int64), (n, n_lv, 1))
+        split = np.full((n, n_lv), n_dims, dtype=np.int64)
+        for l in self.spatial_levels:
+            xs = self._axis_assign(l, s_arr[:, l, :])  # [n, D] bool
+            # spatial permutation: X dims first (in dim order), then Y dims
+            key = np.where(xs, 0, 1) * (n_dims + 1) + np.arange(n_dims)[None, :]
+            sperm[:, l, :] = np.argsort(key, axis=1, kind="stable")
+            split[:, l] = xs.sum(axis=1)
+        keep = np.where(self.keep_fixed[None, :, :] >= 0, self.keep_fixed[None, :, :] == 1,
+                        rng.random((n, n_lv, len(self.problem.dataspaces))) < 0.5)
+        return MappingBatch(t_arr, s_arr, perm, sperm, split, keep)
+
+    def _axis_assign(self, l: int, s: np.ndarray) -> np.ndarray:
+        """X (True) / Y side of each spatial loop: fixed by constraints, else greedy first fit in X."""
+        fx, _ = self.arch.fanout(l)
+        ax = self.axis[l]
+        xs = np.broadcast_to(ax == 1, s.shape).copy()
+        free = np.nonzero(ax < 0)[0]
+        if free.size:
+            used = np.prod(np.where(xs, s, 1), axis=1)
+            for d in free:
+                fit = used * s[:, d] <= fx
+                xs[:, d] = fit
+                used = np.where(fit, used * s[:, d], used)
+        return xs
+
+    def _permutations(self, t: np.ndarray, prefix: list[int], suffix: list[int], rng) -> np.ndarray:
+        """Loop orders (innermost first): unit loops, the prefix, the free loops in random order, the suffix."""
+        n, n_dims = t.shape
+        fixed = set(prefix) | set(suffix)
+        rank = np.zeros((n, n_dims))
+        for pos, d in enumerate(prefix):
+            rank[:, d] = 1000 + pos
+        free = [d for d in range(n_dims) if d not in fixed]
+        if free:
+            noise = rng.random((n, len(free)))
+            for j, d in enumerate(free):
+                rank[:, d] = 2000 + noise[:, j]
+        for pos, d in enumerate(suffix):
+            rank[:, d] = 3000 + pos
+        rank = np.where(t > 1, rank, np.arange(n_dims)[None, :] * 1e-3)
+        return np.argsort(rank, axis=1, kind="stable")
+
+    def permutation_variants(self, t_arr: np.ndarray) -> int:
+        """Distinct orders of the non-trivial free loops (product over levels), per candidate."""
+        n = t_arr.shape[0]
+        total = np.ones(n, dtype=np.float64)
+        for l, r in enumerate(self.rules.levels):
+            fixed = set(r.t_prefix) | set(r.t_suffix)
+            free = [d for d in range(self.problem.n_dims) if d not in fixed]
+            k = (t_arr[:, l, free] > 1).sum(axis=1) if free else np.zeros(n)
+            total *= np.array([math.factorial(int(x)) for x in k])
+        return total
+
+    def all_permutations(self, t_row: np.ndarray) -> list[np.ndarray]:
+        """Every distinct loop order of one candidate's temporal factors [L, D] (small spaces only)."""
+        per_level = []
+        n_dims = self.problem.n_dims
+        for l, r in enumerate(self.rules.levels):
+            fixed = set(r.t_prefix) | set(r.t_suffix)
+            unit = [d for d in range(n_dims) if t_row[l, d] <= 1 and d not in fixed]
+            free = [d for d in range(n_dims) if t_row[l, d] > 1 and d not in fixed]
+            options = []
+            for order in itertools.permutations(free):
+                options.append(unit + list(r.t_prefix) + list(order) + list(r.t_suffix))
+            per_level.append(options)
+        return [np.array(combo) for combo in itertools.product(*per_level)]

@@ -1,0 +1,372 @@
+"""Mapping search: generate candidates in large batches, evaluate them vectorized, keep the best.
+
+Deterministic by construction: the candidate stream is a function of the seed and the chunk index
+only; chunks may be evaluated by several processes (``jobs``) but are reduced in chunk order, and
+ties are broken by candidate position — so the same seed gives the same mapping for any ``jobs``.
+Metrics are compared lexicographically (Timeloop's `optimization-metrics`: the first decides, the
+next breaks ties).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import MappingError
+from ..model.evaluate import Engine, EvaluationBatch
+from ..model.mapping import MappingBatch
+from ..model.result import Evaluation
+from .constraints import Rules
+from .mapspace import MapSpace
+
+METRICS = ("delay", "energy", "edp", "last_level_accesses")
+
+
+@dataclass
+class SearchSettings:
+    """How to search (Timeloop mapper settings, plus budgets and parallelism)."""
+
+    metrics: tuple[str, ...] = ("edp",)
+    seed: int = 0
+    budget_s: float | None = None
+    victory_condition: int = 4000
+    timeout: int = 200_000
+    search_size: int = 0
+    jobs: int = 1
+    chunk: int = 16384
+    max_permutations: int = 16
+    exhaustive_limit: int = 1_500_000
+    mode: str = "auto"  # auto | exhaustive | random
+
+
+@dataclass
+class SearchResult:
+    """The best mapping found, its full evaluation and how the search went."""
+
+    batch: MappingBatch
+    evaluation: Evaluation
+    evaluated: int
+    valid: int
+    seconds: float
+    mode: str
+    space: str
+    notes: list[str] = field(default_factory=list)
+
+    def stats(self) -> dict:
+        return {
+            "mode": self.mode,
+            "mappings_evaluated": self.evaluated,
+            "valid_mappings": self.valid,
+            "mapper_seconds": round(self.seconds, 4),
+            "mapspace": self.space,
+        }
+
+
+def _metric_columns(ev: EvaluationBatch, metrics) -> list[np.ndarray]:
+    cols = []
+    for m in metrics:
+        if m == "delay":
+            cols.append(ev.cycles.astype(np.float64))
+        elif m == "energy":
+            cols.append(ev.energy_pj.astype(np.float64))
+        elif m == "edp":
+            cols.append(ev.energy_pj * ev.cycles)
+        else:
+            raise MappingError(f"unknown optimization metric {m!r}", fix=f"use {', '.join(METRICS[:3])}")
+    return cols
+
+
+def _best_in(ev: EvaluationBatch, metrics) -> int | None:
+    if not ev.valid.any():
+        return None
+    cols = _metric_columns(ev, metrics)
+    keys = [np.where(ev.valid, c, np.inf) for c in reversed(cols)]
+    order = np.lexsort(keys)
+    return int(order[0])
+
+
+def _better(a: tuple, b: tuple | None) -> bool:
+    if b is None:
+        return True
+    for x, y in zip(a, b):
+        if x < y * (1 - 1e-12):
+            return True
+        if x > y * (1 + 1e-12):
+            return False
+    return False
+
+
+# Worker-process state for parallel evaluation.
+_WORKER: dict = {}
+
+
+def _init_worker(engine: Engine, space: MapSpace) -> None:
+    _WORKER["engine"] = engine
+    _WORKER["space"] = space
+
+
+def _eval_chunk(args) -> tuple[int, EvaluationBatch, MappingBatch]:
+    index, t_arr, s_arr, seed = args
+    engine: Engine = _WORKER["engine"]
+    space: MapSpace = _WORKER["space"]
+    rng = np.random.default_rng([seed, index, 7])
+    mb = space.build_batch(t_arr, s_arr, rng)
+    return index, engine.evaluate(mb), mb
+
+
+class Mapper:
+    """Searches the constrained mapspace of one (problem, architecture) for the best mapping."""
+
+    def __init__(self, engine: Engine, rules: Rules, settings: SearchSettings) -> None:
+        self.engine = engine
+        self.rules = rules
+        self.settings = settings
+        self.space = MapSpace.build(engine.problem, engine.arch, rules)
+
+    # ------------------------------------------------------------------ candidate stream
+    def _chunks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray, float]]:
+        """(chunk index, temporal, spatial, delay lower bound) in evaluation order.
+
+        Exhaustive mode walks the spatial configurations from the most to the least parallel (the
+        compute-cycle lower bound ascending) and enumerates each one's temporal factorizations.
+        """
+        s = self.settings
+        space = self.space
+        exhaustive = s.mode in ("auto", "exhaustive") and all(d.table is not None for d in space.dims)
+        if s.mode == "exhaustive" and not exhaustive:
+            raise MappingError(
+                f"the mapspace is too large to enumerate ({space.describe()} factorizations per dimension)",
+                fix="use the random search (--mode random) or add constraints",
+            )
+        if exhaustive:
+            cfg, product, groups = space.spatial_configs()
+            if cfg.shape[0] == 0:
+                self._diag = {"empty_at": space._fanout_message()}
+                return
+            macs = self.engine.problem.macs * self._compute_fraction()
+            order = np.argsort(-product, kind="stable")
+            self.mode = "exhaustive"
+            rng = np.random.default_rng([s.seed, 1])
+            c = 0
+            pending_t: list[np.ndarray] = []
+            pending_s: list[np.ndarray] = []
+            pending_n = 0
+            pending_lower = None
+            for k in order:
+                lower = macs / max(int(product[k]), 1)
+                if pending_n and (pending_n >= s.chunk or lower > pending_lower * (1 + 1e-12)):
+                    yield c, np.concatenate(pending_t), np.concatenate(pending_s), pending_lower
+                    c += 1
+                    pending_t, pending_s, pending_n = [], [], 0
+                if not pending_n:
+                    pending_lower = lower
+                rows = [groups[j][g] for j, g in enumerate(cfg[k])]
+                idx, diag = space.enumerate_config(rows, s.exhaustive_limit)
+                if idx is None:
+                    idx = self._sample_config(rows, rng)
+                if idx.shape[0] == 0:
+                    if diag.get("empty_at"):
+                        self._diag = diag
+                    continue
+                t_arr, s_arr = space.factor_arrays(idx, rng)
+                reps = np.minimum(space.permutation_variants(t_arr), s.max_permutations).astype(np.int64)
+                if reps.max(initial=1) > 1:
+                    sel = np.repeat(np.arange(idx.shape[0]), reps)
+                    t_arr, s_arr = t_arr[sel], s_arr[sel]
+                for sub in range(0, t_arr.shape[0], s.chunk):
+                    pending_t.append(t_arr[sub : sub + s.chunk])
+                    pending_s.append(s_arr[sub : sub + s.chunk])
+                    pending_n += min(s.chunk, t_arr.shape[0] - sub)
+                    if pending_n >= s.chunk:
+                        yield c, np.concatenate(pending_t), np.concatenate(pending_s), pending_lower
+                        c += 1
+                        pending_t, pending_s, pending_n = [], [], 0
+                        pending_lower = lower
+            if pending_n:
+                yield c, np.concatenate(pending_t), np.concatenate(pending_s), pending_lower
+            return
+        self.mode = "random"
+        c = 0
+        while True:
+            rng = np.random.default_rng([s.seed, c, 3])
+            sample = space.sample_indices(rng, s.chunk)
+            t_arr, s_arr = space.factor_arrays(sample, rng)
+            ok, _ = space._partial_ok(t_arr, s_arr, [])
+            yield c, t_arr[ok], s_arr[ok], 0.0
+            c += 1
+
+    def _sample_config(self, rows: list[np.ndarray], rng) -> np.ndarray:
+        """Random candidates of one spatial configuration too large to enumerate."""
+        n = self.settings.chunk
+        cols = [r[rng.integers(0, len(r), size=n)] for r in rows]
+        idx = np.stack(cols, axis=1)
+        t_arr, s_arr = self.space.factor_arrays(idx, rng)
+        ok, _ = self.space._partial_ok(t_arr, s_arr, [])
+        return idx[ok]
+
+    def _compute_fraction(self) -> float:
+        """Lower bound on actual computes / algorithmic computes (product of operand densities)."""
+        if not self.engine.uses_sparse:
+            return 1.0
+        frac = 1.0
+        for ds, dens in zip(self.engine.problem.dataspaces, self.engine.sparse.densities):
+            if not ds.read_write:
+                frac *= dens.expected_scalar_density()
+        return frac
+
+    # ------------------------------------------------------------------ search
+    def run(self, progress: Callable[[int, int], None] | None = None) -> SearchResult:
+        s = self.settings
+        start = time.perf_counter()
+        self._diag = {}
+        self._best_delay = None
+        self._skipped = set()
+        self.mode = "random"
+        best_key = None
+        best_mb: MappingBatch | None = None
+        evaluated = valid = 0
+        since_improvement = 0
+        invalid_run = 0
+        reasons: Counter = Counter()
+        jobs = max(1, int(s.jobs or 1))
+        pool = None
+        try:
+            if jobs > 1:
+                pool = ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(self.engine, self.space))
+                results = pool.map(_eval_chunk, self._tasks(), chunksize=1)
+            else:
+                _init_worker(self.engine, self.space)
+                results = map(_eval_chunk, self._tasks())
+            for index, ev, mb in results:
+                if index in self._skipped:
+                    continue
+                evaluated += ev.n
+                n_valid = int(ev.valid.sum())
+                valid += n_valid
+                for r in ev.fail_reasons:
+                    if r:
+                        reasons[r] += 1
+                b = _best_in(ev, s.metrics)
+                if b is not None:
+                    key = tuple(float(c[b]) for c in _metric_columns(ev, s.metrics))
+                    if _better(key, best_key):
+                        best_key = key
+                        if s.metrics[0] == "delay":
+                            self._best_delay = key[0]
+                        best_mb = mb.select(b)
+                        # valid candidates after the best one in this chunk count toward victory
+                        since_improvement = int(ev.valid[b + 1 :].sum())
+                    else:
+                        since_improvement += n_valid
+                invalid_run = 0 if n_valid else invalid_run + ev.n
+                if progress is not None:
+                    progress(evaluated, valid)
+                if self.mode == "random":
+                    if s.victory_condition and best_key is not None and since_improvement >= s.victory_condition:
+                        break
+                    if s.timeout and invalid_run >= s.timeout:
+                        break
+                    if s.search_size and valid >= s.search_size:
+                        break
+                if s.budget_s is not None and time.perf_counter() - start > s.budget_s:
+                    break
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+        seconds = time.perf_counter() - start
+        if best_mb is None:
+            raise self._nothing_fits(reasons, evaluated)
+        evaluation = self.engine.evaluation(best_mb, 0)
+        notes = list(best_mb.notes)
+        return SearchResult(best_mb, evaluation, evaluated, valid, seconds, self.mode, self.space.describe(), notes)
+
+    def _tasks(self):
+        """Chunks to evaluate; with delay as the first metric, stop once no candidate can beat the best."""
+        self._skipped: set[int] = set()
+        for c, t_arr, s_arr, lower in self._chunks():
+            if (
+                self.settings.metrics[0] == "delay"
+                and self._best_delay is not None
+                and lower > self._best_delay * (1 + 1e-9)
+            ):
+                return
+            if t_arr.shape[0]:
+                yield c, t_arr, s_arr, self.settings.seed
+
+    # ------------------------------------------------------------------ diagnostics
+    def _nothing_fits(self, reasons: Counter, evaluated: int) -> MappingError:
+        diag = getattr(self, "_diag", {}) or {}
+        empty = diag.get("empty_at")
+        if empty:
+            return MappingError("no mapping fits: " + " | ".join(empty), fix="relax the named constraint or architecture limit")
+        if reasons:
+            top, count = reasons.most_common(1)[0]
+            share = count / max(evaluated, 1)
+            hint = _relax_hint(top)
+            return MappingError(
+                f"no valid mapping among {evaluated} candidates: the tightest limit is '{top}' "
+                f"({share:.0%} of the candidates fail there). {hint}",
+                fix=hint,
+            )
+        return MappingError("no candidate mapping could be generated from the constraints",
+                            fix="check the factor constraints against the problem dimensions")
+
+
+def _relax_hint(reason: str) -> str:
+    if "more compression ranks" in reason:
+        return (
+            "The representation format at that level has fewer ranks than the mapping has non-trivial loops for "
+            "the data space: add ranks to its format (e.g. another UOP rank with the missing dimensions in "
+            "flattened_rankIDs) or constrain those loops to 1 at that level."
+        )
+    if "metadata" in reason:
+        return "Enlarge the level's metadata storage (metadata_storage_depth) or keep smaller tiles there."
+    if "capacity" in reason or "tile size" in reason:
+        return "Enlarge that level, bypass a data space there, or constrain smaller tiles."
+    if "fan-out" in reason or "fanout" in reason:
+        return "Reduce the spatial factors or allow other dimensions to be mapped spatially."
+    if "decompression" in reason or "compression" in reason:
+        return "Enable (de)compression at that level (compression_supported / decompression_supported) or change its format."
+    return "Relax the constraint named above."
+
+
+def default_jobs() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def padded_size(n: int) -> int:
+    """Next size >= n whose largest prime factor is <= 7 (factorizes well), for `--pad`."""
+    m = n
+    while True:
+        k = m
+        for p in (2, 3, 5, 7):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m += 1
+
+
+def awkward_dims(bounds: dict[str, int]) -> dict[str, int]:
+    """Dims whose size has a prime factor > 7 (e.g. C = 131): name -> suggested padded size."""
+    out = {}
+    for name, n in bounds.items():
+        if n > 7 and padded_size(n) != n and max(_pf(n)) > 7:
+            out[name] = padded_size(n)
+    return out
+
+
+def _pf(n: int) -> list[int]:
+    from .mapspace import prime_factors
+
+    return prime_factors(n) or [1]
+
+
+__all__ = ["Mapper", "SearchSettings", "SearchResult", "padded_size", "awkward_dims", "default_jobs"]
