@@ -21,6 +21,7 @@ from .nest import DenseNest, analyze
 from .problem import ProblemModel, compile_problem
 from .result import Evaluation, LevelStats
 from .sparse import SparseAnalyzer, SparseResult
+from .sparse_batch import BatchSparseEvaluator
 
 FAIL_TEXT = {1: "capacity exceeded", 2: "spatial fan-out exceeds the mesh", 3: "below the level's minimum utilization"}
 
@@ -92,6 +93,7 @@ class Engine:
         self.problem = problem
         self.arch = arch
         self.sparse = SparseAnalyzer(problem, arch)
+        self.sparse_batch = BatchSparseEvaluator(self.sparse, arch)
 
     @classmethod
     def from_spec(cls, spec, arch_name: str | None = None) -> "Engine":
@@ -121,28 +123,39 @@ class Engine:
                 area, reasons,
             )
         valid, code, where = check_fit(self.arch, nest, mb, capacity=False)
+        reasons = [None if ok else self._reason(c, lv) for ok, c, lv in zip(valid, code, where)]
+        res = self.sparse_batch.evaluate(nest, mb, valid, reasons)
+        algorithmic = (nest.ops * nest.compute_utilized).astype(np.float64)
+        zero = ~res.valid
+        return EvaluationBatch(
+            np.where(zero, 0.0, res.energy), np.where(zero, 0, res.cycles), np.where(zero, 0.0, res.utilization),
+            res.valid, algorithmic, res.random_computes, res.gated_computes, res.skipped_computes, area,
+            res.fail_reasons,
+        )
+
+    def evaluate_reference(self, mb: MappingBatch) -> EvaluationBatch:
+        """Per-mapping evaluation with the reference (non-vectorized) sparse analysis; for tests."""
+        nest = analyze(self.problem, self.arch, mb)
+        valid, code, where = check_fit(self.arch, nest, mb, capacity=False)
         n = mb.n
         out = {k: np.zeros(n) for k in ("e", "c", "u", "a", "r", "g", "s")}
         ok = np.zeros(n, dtype=bool)
         reasons: list[str | None] = []
         for i in range(n):
+            out["a"][i] = nest.ops[i] * nest.compute_utilized[i]
             if not valid[i]:
                 reasons.append(self._reason(code[i], where[i]))
                 continue
             det = self._detail(nest, mb, i)
-            out["a"][i] = nest.ops[i] * nest.compute_utilized[i]
             if not det.valid:
                 reasons.append(det.fail_reason)
                 continue
             ok[i] = True
             reasons.append(None)
-            out["e"][i] = det.energy
-            out["c"][i] = det.cycles
-            out["u"][i] = det.utilization
-            out["r"][i] = det.random_computes
-            out["g"][i] = det.gated_computes
-            out["s"][i] = det.skipped_computes
-        return EvaluationBatch(out["e"], out["c"], out["u"], ok, out["a"], out["r"], out["g"], out["s"], area, reasons)
+            out["e"][i], out["c"][i], out["u"][i] = det.energy, det.cycles, det.utilization
+            out["r"][i], out["g"][i], out["s"][i] = det.random_computes, det.gated_computes, det.skipped_computes
+        return EvaluationBatch(out["e"], out["c"], out["u"], ok, out["a"], out["r"], out["g"], out["s"],
+                               self.arch.area_um2, reasons)
 
     def _reason(self, code, level) -> str:
         name = "compute" if level == -2 else (self.arch.storage[int(level)].name if level >= 0 else "?")

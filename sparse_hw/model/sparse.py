@@ -322,49 +322,64 @@ class SparseAnalyzer:
         self.skip_unaligned = bool(copts & {"skipping", "skip_on_not_aligned_operands"})
         self.needed = bool(any(lv.formats or lv.action_opts for lv in arch.storage) or copts)
         self.relevant = [set(np.nonzero(ds.relevant())[0].tolist()) for ds in problem.dataspaces]
+        self._coord_terms = [
+            [[(int(d), int(row[d])) for d in np.nonzero(row)[0]] for row in ds.coef] for ds in problem.dataspaces
+        ]
+        self._has_fanout = [arch.fanout(l)[0] * arch.fanout(l)[1] > 1 for l in range(arch.n_levels)]
 
     # ------------------------------------------------------------------ loops and molds
     def complete_subnests(self, mb: MappingBatch, i: int) -> list[list[Loop]]:
         """Timeloop's complete loop nest per storage level, innermost first (spatial, then temporal)."""
         out = []
+        temporal = mb.temporal[i].tolist()
+        spatial = mb.spatial[i].tolist()
+        perm = mb.perm[i].tolist()
+        sperm = mb.spatial_perm[i].tolist()
+        split = mb.split[i].tolist()
         for li in range(self.arch.n_levels):
             loops: list[Loop] = []
-            fx, fy = self.arch.fanout(li)
-            if fx * fy > 1:
-                split = int(mb.split[i, li])
-                for pos, d in enumerate(mb.spatial_perm[i, li]):
-                    loops.append(Loop(int(d), int(mb.spatial[i, li, d]), True, pos < split))
-            for d in mb.perm[i, li]:
-                loops.append(Loop(int(d), int(mb.temporal[i, li, d]), False))
+            if self._has_fanout[li]:
+                sp = split[li]
+                loops.extend(Loop(d, spatial[li][d], True, pos < sp) for pos, d in enumerate(sperm[li]))
+            loops.extend(Loop(d, temporal[li][d], False) for d in perm[li])
             out.append(loops)
         return out
 
     def _molds(self, subnests):
-        """Cumulative dim extents after each loop (Timeloop's maxtile molds), per level."""
-        ext = np.ones(self.problem.n_dims, dtype=np.int64)
+        """Cumulative dim extents after each loop (Timeloop's maxtile molds), per level, as tuples."""
+        ext = [1] * self.problem.n_dims
         molds = []
         for loops in subnests:
             row = []
             for lp in loops:
-                ext = ext.copy()
-                ext[lp.dim] *= lp.end
-                row.append(ext)
+                if lp.end != 1:
+                    ext = list(ext)
+                    ext[lp.dim] *= lp.end
+                    ext = tuple(ext)
+                row.append(tuple(ext) if isinstance(ext, list) else ext)
             molds.append(row)
         return molds
 
     def _size(self, t: int, extents) -> int:
-        return int(self.problem.dataspaces[t].tile_size(np.asarray(extents)))
+        """Size of the projection of a box with the given dim extents (pure Python, hot path)."""
+        size = 1
+        for coord in self._coord_terms[t]:
+            e = 1
+            for d, c in coord:
+                e += c * (extents[d] - 1)
+            size *= e
+        return size
 
     # ------------------------------------------------------------------ main entry
-    def analyze(self, nest: DenseNest, mb: MappingBatch, i: int) -> SparseResult:
+    def _init_tiles(self, nest: DenseNest, i: int, columns) -> list[list[TileSparse]]:
+        """Tiles of mapping i for the given data spaces (others stay empty, kept=False)."""
         prob = self.problem
-        arch = self.arch
-        n_lv = arch.n_levels
-        n_t = len(prob.dataspaces)
-        tiles = [[TileSparse(kept=bool(nest.keep[i, l, t])) for t in range(n_t)] for l in range(n_lv)]
-        for l in range(n_lv):
-            for t in range(n_t):
-                tile = tiles[l][t]
+        n_lv = self.arch.n_levels
+        tiles = [[TileSparse(kept=False) for _ in prob.dataspaces] for _ in range(n_lv)]
+        for t in columns:
+            for l in range(n_lv):
+                tile = TileSparse(kept=bool(nest.keep[i, l, t]))
+                tiles[l][t] = tile
                 if not tile.kept:
                     continue
                 tile.shape = int(nest.tile_size[i, l, t])
@@ -375,34 +390,50 @@ class SparseAnalyzer:
                     "update": float(nest.updates[i, l, t]),
                 }
                 tile.data = {f"random_{op}": v for op, v in tile.alg.items()}
-                tile.temporal_reductions = float(
-                    nest.reads[i, l, t] if prob.dataspaces[t].read_write else 0.0
-                )
-        total_computes = float(nest.ops[i] * nest.compute_utilized[i])
-        result = SparseResult(tiles, total_computes, 0.0, 0.0, float(nest.compute_utilized[i]))
-        for t in range(n_t):
+                tile.temporal_reductions = float(nest.reads[i, l, t] if prob.dataspaces[t].read_write else 0.0)
+                if self.ranks[l][t] is not None:
+                    tile.ranks = self.ranks[l][t]
+                    tile.has_metadata = True
+                    tile.compressed = tile.ranks.compressed
             kept = [l for l in range(n_lv) if tiles[l][t].kept]
             for pos, l in enumerate(kept):
                 tiles[l][t].parent = kept[pos + 1] if pos + 1 < len(kept) else None
                 tiles[l][t].child = kept[pos - 1] if pos > 0 else None
+        return tiles
+
+    def column_state(self, tiles, subnests, molds, t: int) -> tuple[bool, str | None, str | None]:
+        """Representation analysis of one data space: formats, expected occupancies, capacities.
+
+        Depends only on the data space's own loops and keep choices, so results can be shared by
+        every mapping with the same structure for it. Returns (ok, failing level, reason).
+        """
+        ok, level, reason = self._check_formats_t(tiles, t)
+        if not ok:
+            return ok, level, reason
+        ok, level, reason = self._define_formats_t(tiles, subnests, molds, t)
+        if not ok:
+            return ok, level, reason
+        self._expected_occupancy_t(tiles, t)
+        return True, None, None
+
+    def analyze(self, nest: DenseNest, mb: MappingBatch, i: int) -> SparseResult:
+        n_t = len(self.problem.dataspaces)
+        tiles = self._init_tiles(nest, i, range(n_t))
+        total_computes = float(nest.ops[i] * nest.compute_utilized[i])
+        result = SparseResult(tiles, total_computes, 0.0, 0.0, float(nest.compute_utilized[i]))
         if not self.needed:
             self._finish_dense(tiles)
             self._capacity(tiles, result)
             return result
         subnests = self.complete_subnests(mb, i)
         molds = self._molds(subnests)
-        for l in range(n_lv):
-            for t in range(n_t):
-                tile = tiles[l][t]
-                if tile.kept and self.ranks[l][t] is not None:
-                    tile.ranks = self.ranks[l][t]
-                    tile.has_metadata = True
-                    tile.compressed = tile.ranks.compressed
-        if not self._check_formats(tiles, result):
-            return result
-        if not self._define_formats(tiles, subnests, molds, result):
-            return result
-        self._expected_occupancy(tiles)
+        for t in range(n_t):
+            ok, level, reason = self.column_state(tiles, subnests, molds, t)
+            if not ok:
+                result.valid = False
+                result.fail_level = level
+                result.fail_reason = reason
+                return result
         self._metadata_accesses(tiles, nest, i)
         self._storage_safs(tiles, subnests, molds)
         compute_saf = self._combine(tiles, result)
@@ -418,122 +449,115 @@ class SparseAnalyzer:
                     tile.expected_occupancy = float(tile.shape)
 
     # ------------------------------------------------------------------ format checks
-    def _check_formats(self, tiles, result) -> bool:
+    def _check_formats_t(self, tiles, t: int):
         """`CheckFormatModelsAndMapping`: (de)compression between levels must be supported."""
         arch = self.arch
-        for t, ds in enumerate(self.problem.dataspaces):
-            parent_compressed = None
-            for l in range(arch.n_levels - 1, -1, -1):
-                tile = tiles[l][t]
-                if not tile.kept:
-                    continue
-                if parent_compressed is None:
-                    parent_compressed = tile.compressed
-                    continue
-                lv = arch.storage[l]
-                if parent_compressed and not tile.compressed and not lv.decompression_supported:
-                    result.valid = False
-                    result.fail_level = lv.name
-                    result.fail_reason = (
-                        f"{ds.name} arrives compressed from the level above but {lv.name} neither stores it "
-                        "compressed nor supports decompression (attribute decompression_supported)"
-                    )
-                    return False
-                if ds.read_write and parent_compressed and not tile.compressed and not lv.compression_supported:
-                    result.valid = False
-                    result.fail_level = lv.name
-                    result.fail_reason = (
-                        f"{ds.name} must be compressed by {lv.name} before it is written to the level above, "
-                        "but compression_supported is false there"
-                    )
-                    return False
+        ds = self.problem.dataspaces[t]
+        parent_compressed = None
+        for l in range(arch.n_levels - 1, -1, -1):
+            tile = tiles[l][t]
+            if not tile.kept:
+                continue
+            if parent_compressed is None:
                 parent_compressed = tile.compressed
-        return True
+                continue
+            lv = arch.storage[l]
+            if parent_compressed and not tile.compressed and not lv.decompression_supported:
+                return False, lv.name, (
+                    f"{ds.name} arrives compressed from the level above but {lv.name} neither stores it "
+                    "compressed nor supports decompression (attribute decompression_supported)"
+                )
+            if ds.read_write and parent_compressed and not tile.compressed and not lv.compression_supported:
+                return False, lv.name, (
+                    f"{ds.name} must be compressed by {lv.name} before it is written to the level above, "
+                    "but compression_supported is false there"
+                )
+            parent_compressed = tile.compressed
+        return True, None, None
 
     # ------------------------------------------------------------------ representation analysis
-    def _define_formats(self, tiles, subnests, molds, result) -> bool:
+    def _define_formats_t(self, tiles, subnests, molds, t: int):
+        """`DefineCompressionFormatModels` for one data space: ranks, loops and fiber shapes."""
         prob = self.problem
         arch = self.arch
         n_dims = prob.n_dims
-        for t in range(len(prob.dataspaces)):
-            rel = self.relevant[t]
-            for l in range(arch.n_levels):
-                tile = tiles[l][t]
-                if not tile.kept:
-                    continue
-                # Every kept level gets a rank structure (one rank holding every loop when it has no
-                # format): a compressed parent pre-tiles with its child's ranks.
-                child = tile.child
-                inner_most = 0 if child is None else child + 1
-                info = tile.ranks if tile.has_metadata else None
-                n_ranks = info.n_ranks if info is not None else 1
-                child_tile = tiles[child][t] if child is not None else None
-                pre_tiling = bool(tile.compressed and child is not None and child_tile.shape > 1)
-                child_ranks = 0
-                if child is not None:
-                    child_ranks = child_tile.ranks.n_ranks if child_tile.has_metadata else 1
-                if pre_tiling:
-                    if child_ranks > n_ranks:
-                        return self._fail(result, l, f"pre-tiling of {prob.dataspaces[t].name} needs the "
-                                          f"{child_ranks} ranks of {arch.storage[child].name} but "
-                                          f"{arch.storage[l].name} supports {n_ranks}")
-                    if child_tile.compressed:
-                        for r in range(child_ranks):
-                            if info is None or info.formats[r] != child_tile.ranks.formats[r]:
-                                return self._fail(result, l, f"pre-tiling of {prob.dataspaces[t].name}: rank {r} "
-                                                  f"format {info.formats[r]} differs from "
-                                                  f"{arch.storage[child].name}'s {child_tile.ranks.formats[r]}")
-                loops: list[Loop] = []
-                sub: list[int] = []
-                for lv in range(inner_most, l + 1):
-                    for j, lp in enumerate(subnests[lv]):
-                        if lp.dim in rel:
-                            loops.append(Loop(lp.dim, lp.end, lp.spatial, lp.x))
-                            sub.append(self._size(t, molds[lv][j]))
-                if not pre_tiling:
-                    sizes = np.ones(n_dims, dtype=np.int64)
-                    for lv in range(inner_most):
-                        for lp in subnests[lv]:
-                            sizes[lp.dim] *= lp.end
-                    for lp in loops:
-                        lp.end = lp.end * int(sizes[lp.dim])
-                        sizes[lp.dim] = 1
-                inner_rank_id = child_ranks if pre_tiling else 0
-                apply = _ranks_inner_to_outer if (info is not None and info.inner_to_outer) else _ranks_outer_to_inner
-                rank_loops, rank_sub, more = apply(inner_rank_id, loops, sub, info)
-                if more:
-                    return self._fail(
-                        result,
-                        l,
-                        f"more compression ranks needed than supported in hardware for "
-                        f"{prob.dataspaces[t].name} at {arch.storage[l].name}: its {n_ranks}-rank format cannot "
-                        "hold every non-trivial loop of this mapping",
-                    )
-                if pre_tiling:
-                    rank_loops = list(child_tile.rank_loops[:child_ranks]) + rank_loops
-                    rank_sub = list(child_tile.subtile_sizes[1 : child_ranks + 1]) + rank_sub
-                    first = child_tile.subtile_sizes[0] if child_tile.subtile_sizes else 1
-                else:
-                    first = 1
-                tile.rank_loops = rank_loops
-                tile.subtile_sizes = [first] + rank_sub
-                if len(rank_loops) != n_ranks:
-                    return self._fail(result, l, f"format of {prob.dataspaces[t].name} at "
-                                      f"{arch.storage[l].name} could not be matched to the mapping's loops")
-                fibers = []
-                for rl in rank_loops:
-                    ext = np.ones(n_dims, dtype=np.int64)
-                    for lp in rl:
-                        ext[lp.dim] *= lp.end
-                    fibers.append(self._size(t, ext))
-                tile.fiber_shape = fibers
-        return True
+        rel = self.relevant[t]
+        for l in range(arch.n_levels):
+            tile = tiles[l][t]
+            if not tile.kept:
+                continue
+            # Every kept level gets a rank structure (one rank holding every loop when it has no
+            # format): a compressed parent pre-tiles with its child's ranks. Levels without a format
+            # whose parent is not compressed need none.
+            if not tile.has_metadata and (tile.parent is None or not tiles[tile.parent][t].compressed):
+                continue
+            child = tile.child
+            inner_most = 0 if child is None else child + 1
+            info = tile.ranks if tile.has_metadata else None
+            n_ranks = info.n_ranks if info is not None else 1
+            child_tile = tiles[child][t] if child is not None else None
+            pre_tiling = bool(tile.compressed and child is not None and child_tile.shape > 1)
+            child_ranks = 0
+            if child is not None:
+                child_ranks = child_tile.ranks.n_ranks if child_tile.has_metadata else 1
+            if pre_tiling:
+                if child_ranks > n_ranks:
+                    return self._fail(l, f"pre-tiling of {prob.dataspaces[t].name} needs the "
+                                      f"{child_ranks} ranks of {arch.storage[child].name} but "
+                                      f"{arch.storage[l].name} supports {n_ranks}")
+                if child_tile.compressed:
+                    for r in range(child_ranks):
+                        if info is None or info.formats[r] != child_tile.ranks.formats[r]:
+                            return self._fail(l, f"pre-tiling of {prob.dataspaces[t].name}: rank {r} "
+                                              f"format {info.formats[r]} differs from "
+                                              f"{arch.storage[child].name}'s {child_tile.ranks.formats[r]}")
+            loops: list[Loop] = []
+            sub: list[int] = []
+            for lv in range(inner_most, l + 1):
+                for j, lp in enumerate(subnests[lv]):
+                    if lp.dim in rel:
+                        loops.append(Loop(lp.dim, lp.end, lp.spatial, lp.x))
+                        sub.append(self._size(t, molds[lv][j]))
+            if not pre_tiling:
+                sizes = np.ones(n_dims, dtype=np.int64)
+                for lv in range(inner_most):
+                    for lp in subnests[lv]:
+                        sizes[lp.dim] *= lp.end
+                for lp in loops:
+                    lp.end = lp.end * int(sizes[lp.dim])
+                    sizes[lp.dim] = 1
+            inner_rank_id = child_ranks if pre_tiling else 0
+            apply = _ranks_inner_to_outer if (info is not None and info.inner_to_outer) else _ranks_outer_to_inner
+            rank_loops, rank_sub, more = apply(inner_rank_id, loops, sub, info)
+            if more:
+                return self._fail(
+                    l,
+                    f"more compression ranks needed than supported in hardware for "
+                    f"{prob.dataspaces[t].name} at {arch.storage[l].name}: its {n_ranks}-rank format cannot "
+                    "hold every non-trivial loop of this mapping",
+                )
+            if pre_tiling:
+                rank_loops = list(child_tile.rank_loops[:child_ranks]) + rank_loops
+                rank_sub = list(child_tile.subtile_sizes[1 : child_ranks + 1]) + rank_sub
+                first = child_tile.subtile_sizes[0] if child_tile.subtile_sizes else 1
+            else:
+                first = 1
+            tile.rank_loops = rank_loops
+            tile.subtile_sizes = [first] + rank_sub
+            if len(rank_loops) != n_ranks:
+                return self._fail(l, f"format of {prob.dataspaces[t].name} at "
+                                  f"{arch.storage[l].name} could not be matched to the mapping's loops")
+            fibers = []
+            for rl in rank_loops:
+                ext = np.ones(n_dims, dtype=np.int64)
+                for lp in rl:
+                    ext[lp.dim] *= lp.end
+                fibers.append(self._size(t, ext))
+            tile.fiber_shape = fibers
+        return True, None, None
 
-    def _fail(self, result, level, reason) -> bool:
-        result.valid = False
-        result.fail_level = self.arch.storage[level].name
-        result.fail_reason = reason
-        return False
+    def _fail(self, level: int, reason: str):
+        return False, self.arch.storage[level].name, reason
 
     def _metadata_given(self, tile: TileSparse, dens: TensorDensity, ks: np.ndarray):
         """Per-rank (md, pl) units for each possible tile occupancy k (`GetMetaDataTileOccupancyGivenDataTile`)."""
@@ -567,40 +591,40 @@ class SparseAnalyzer:
         pl[first[cols], cols] = 0.0
         return md, pl, empty_rank
 
-    def _expected_occupancy(self, tiles):
-        for t in range(len(self.problem.dataspaces)):
-            dens = self.densities[t]
-            for l in range(self.arch.n_levels):
-                tile = tiles[l][t]
-                if not tile.kept or tile.shape == 0:
-                    continue
-                ks, ps = dens.occupancy_distribution(tile.shape)
-                ps = ps.copy()
-                parent = tile.parent
-                if parent is not None and tiles[parent][t].has_metadata and ks[0] == 0 and ps[0] > 0:
-                    # Empty tiles are not transferred when the parent has metadata: condition on
-                    # non-empty (`CalculateExpectedOccupancy`).
-                    p0 = ps[0]
-                    tile.avg_replication *= 1.0 - p0
-                    ps = ps / (1.0 - p0)
-                    ps[0] = 0.0
-                tile.expected_occupancy = float(np.dot(ps, ks))
-                tile.expected_density = tile.expected_occupancy / tile.shape
-                tile.max_data_occupancy = dens.max_occupancy(tile.shape) if tile.has_metadata else tile.shape
-                if tile.has_metadata:
-                    md, pl, empty_rank = self._metadata_given(tile, dens, ks)
-                    tile.expected_md = [[float(np.dot(md[r], ps)), float(np.dot(pl[r], ps))] for r in range(len(md))]
-                    info = tile.ranks
-                    tile.md_word_bits = [
-                        [0, 0] if empty_rank[r] else [info.md_bits[r], info.pl_bits[r]] for r in range(info.n_ranks)
-                    ]
-                    kmax = np.array([float(tile.max_data_occupancy)])
-                    mdx, plx, _ = self._metadata_given(tile, dens, kmax)
-                    bits = sum(
-                        mdx[r, 0] * tile.md_word_bits[r][0] + plx[r, 0] * tile.md_word_bits[r][1]
-                        for r in range(info.n_ranks)
-                    )
-                    tile.max_md_bits = int(math.ceil(bits - 1e-9))
+    def _expected_occupancy_t(self, tiles, t: int):
+        """`CalculateExpectedOccupancy` for one data space."""
+        dens = self.densities[t]
+        for l in range(self.arch.n_levels):
+            tile = tiles[l][t]
+            if not tile.kept or tile.shape == 0:
+                continue
+            ks, ps = dens.occupancy_distribution(tile.shape)
+            ps = ps.copy()
+            parent = tile.parent
+            if parent is not None and tiles[parent][t].has_metadata and ks[0] == 0 and ps[0] > 0:
+                # Empty tiles are not transferred when the parent has metadata: condition on
+                # non-empty (`CalculateExpectedOccupancy`).
+                p0 = ps[0]
+                tile.avg_replication *= 1.0 - p0
+                ps = ps / (1.0 - p0)
+                ps[0] = 0.0
+            tile.expected_occupancy = float(np.dot(ps, ks))
+            tile.expected_density = tile.expected_occupancy / tile.shape
+            tile.max_data_occupancy = dens.max_occupancy(tile.shape) if tile.has_metadata else tile.shape
+            if tile.has_metadata:
+                md, pl, empty_rank = self._metadata_given(tile, dens, ks)
+                tile.expected_md = [[float(np.dot(md[r], ps)), float(np.dot(pl[r], ps))] for r in range(len(md))]
+                info = tile.ranks
+                tile.md_word_bits = [
+                    [0, 0] if empty_rank[r] else [info.md_bits[r], info.pl_bits[r]] for r in range(info.n_ranks)
+                ]
+                kmax = np.array([float(tile.max_data_occupancy)])
+                mdx, plx, _ = self._metadata_given(tile, dens, kmax)
+                bits = sum(
+                    mdx[r, 0] * tile.md_word_bits[r][0] + plx[r, 0] * tile.md_word_bits[r][1]
+                    for r in range(info.n_ranks)
+                )
+                tile.max_md_bits = int(math.ceil(bits - 1e-9))
 
     def _metadata_accesses(self, tiles, nest, i):
         for row in tiles:
@@ -681,8 +705,8 @@ class SparseAnalyzer:
             t_id = len(subnests[tlevel]) - 1
             t_loop = subnests[tlevel][t_id]
         n_dims = prob.n_dims
-        mold = np.ones(n_dims, dtype=np.int64) if scalar else molds[t_level][t_id].copy()
-        cond_mold = mold.copy()
+        mold = [1] * n_dims if scalar else list(molds[t_level][t_id])
+        cond_mold = list(mold)
         is_spatial = t_loop.spatial
         relevant_loops = [t_loop]
         locate = not is_spatial
@@ -704,8 +728,8 @@ class SparseAnalyzer:
         for c in cond:
             rel_c = self.relevant[c]
             co_dims = rel_t & rel_c
-            tmold = mold.copy()
-            cmold = cond_mold.copy()
+            tmold = list(mold)
+            cmold = list(cond_mold)
             ineffective = False
             is_co = False
             factors: dict[int, float] = {}
@@ -956,11 +980,14 @@ class SparseAnalyzer:
                 continue
             data = sum(tile.max_data_occupancy for tile in row if tile.kept)
             if data > lv.effective_size:
-                self._fail(result, l, f"mapped tile size {data} exceeds buffer capacity {lv.effective_size}")
+                result.valid, result.fail_level = False, lv.name
+                result.fail_reason = f"mapped tile size {data} exceeds buffer capacity {lv.effective_size}"
                 return
             md_bits = sum(tile.max_md_bits for tile in row if tile.kept and tile.has_metadata)
             md_cap = lv.effective_md_size_bits or 0
             if md_bits > md_cap:
-                self._fail(result, l, f"mapped metadata tile size {md_bits} bits exceeds metadata buffer "
-                           f"capacity {md_cap} bits")
+                result.valid, result.fail_level = False, lv.name
+                result.fail_reason = (
+                    f"mapped metadata tile size {md_bits} bits exceeds metadata buffer capacity {md_cap} bits"
+                )
                 return
