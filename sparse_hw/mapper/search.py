@@ -9,10 +9,9 @@ next breaks ties).
 
 from __future__ import annotations
 
-import math
 import os
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -20,9 +19,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import MappingError
+from ..model.cost import check_fit
 from ..model.evaluate import Engine, EvaluationBatch
 from ..model.mapping import MappingBatch
+from ..model.nest import analyze
 from ..model.result import Evaluation
+from .bounds import Bounds
 from .constraints import Rules
 from .mapspace import MapSpace
 
@@ -58,6 +60,7 @@ class SearchResult:
     mode: str
     space: str
     notes: list[str] = field(default_factory=list)
+    exact_evaluations: int = 0
 
     def stats(self) -> dict:
         return {
@@ -107,18 +110,93 @@ def _better(a: tuple, b: tuple | None) -> bool:
 _WORKER: dict = {}
 
 
-def _init_worker(engine: Engine, space: MapSpace) -> None:
+@dataclass
+class ChunkResult:
+    """What one chunk of candidates contributed."""
+
+    index: int
+    candidates: int
+    evaluated: int
+    valid: int
+    best_key: tuple | None
+    best_mb: MappingBatch | None
+    reasons: Counter
+
+
+def _init_worker(engine: Engine, space: MapSpace, bounds: Bounds) -> None:
     _WORKER["engine"] = engine
     _WORKER["space"] = space
+    _WORKER["bounds"] = bounds
 
 
-def _eval_chunk(args) -> tuple[int, EvaluationBatch, MappingBatch]:
-    index, t_arr, s_arr, seed = args
+def _prune_mask(dlb: np.ndarray, elb: np.ndarray, metrics, best: tuple | None) -> np.ndarray:
+    """True where a candidate's bounds prove it can neither beat nor tie ``best``."""
+    if best is None:
+        return np.zeros(dlb.shape, dtype=bool)
+    tol = 1 + 1e-9
+    bound = {"delay": dlb, "energy": elb, "edp": dlb * elb}
+    first = bound[metrics[0]]
+    worse = first > best[0] * tol
+    if len(metrics) > 1 and metrics[1] in bound:
+        worse |= (first >= best[0]) & (bound[metrics[1]] > best[1] * tol)
+    return worse
+
+
+def _eval_chunk(args) -> ChunkResult:
+    """Evaluate one chunk: everything exactly (dense) or, under sparsity, only what the bounds allow."""
+    index, t_arr, s_arr, seed, metrics, best_key, sub = args
     engine: Engine = _WORKER["engine"]
     space: MapSpace = _WORKER["space"]
     rng = np.random.default_rng([seed, index, 7])
     mb = space.build_batch(t_arr, s_arr, rng)
-    return index, engine.evaluate(mb), mb
+    reasons: Counter = Counter()
+    nest = analyze(engine.problem, engine.arch, mb)
+    if not engine.uses_sparse:
+        ev = engine.evaluate_nest(nest, mb)
+        reasons.update(r for r in ev.fail_reasons if r)
+        b = _best_in(ev, metrics)
+        if b is None:
+            return ChunkResult(index, mb.n, mb.n, 0, None, None, reasons)
+        key = tuple(float(c[b]) for c in _metric_columns(ev, metrics))
+        return ChunkResult(index, mb.n, mb.n, int(ev.valid.sum()), key, mb.select(b), reasons)
+    bounds: Bounds = _WORKER["bounds"]
+    ok, code, where = check_fit(engine.arch, nest, mb, capacity=False)
+    reasons.update(engine._reason(c, lv) for c, lv in zip(code[~ok], where[~ok]))
+    dlb, elb = bounds.compute(nest, mb)
+    keys = {"delay": dlb, "energy": elb, "edp": dlb * elb}
+    order = np.lexsort([keys.get(m, dlb) for m in reversed(metrics)] + [])
+    order = order[ok[order]]
+    local_key, local_mb, local_row = None, None, None
+    evaluated = valid = 0
+    # exact evaluation in bound order, in growing sub-batches so that pruning starts early
+    starts, step, pos = [], 64, 0
+    while pos < order.shape[0]:
+        starts.append((pos, min(step, sub)))
+        pos += min(step, sub)
+        step *= 2
+    for start, size in starts:
+        current = local_key if (local_key is not None and _better(local_key, best_key)) else best_key
+        rest = order[start:]
+        pruned = _prune_mask(dlb[rest], elb[rest], metrics, current)
+        if pruned.all():
+            break
+        rows = order[start : start + size]
+        rows = rows[~pruned[: rows.shape[0]]]
+        if rows.size == 0:
+            continue
+        sel = mb.select(rows)
+        ev = engine.evaluate(sel)
+        evaluated += sel.n
+        valid += int(ev.valid.sum())
+        reasons.update(r for r in ev.fail_reasons if r)
+        b = _best_in(ev, metrics)
+        if b is None:
+            continue
+        key = tuple(float(c[b]) for c in _metric_columns(ev, metrics))
+        tie = local_key is not None and not _better(key, local_key) and not _better(local_key, key)
+        if _better(key, local_key) or (tie and rows[b] < local_row):
+            local_key, local_mb, local_row = key, sel.select(b), int(rows[b])
+    return ChunkResult(index, mb.n, evaluated, valid, local_key, local_mb, reasons)
 
 
 class Mapper:
@@ -212,68 +290,70 @@ class Mapper:
         return idx[ok]
 
     def _compute_fraction(self) -> float:
-        """Lower bound on actual computes / algorithmic computes (product of operand densities)."""
-        if not self.engine.uses_sparse:
-            return 1.0
-        frac = 1.0
-        for ds, dens in zip(self.engine.problem.dataspaces, self.engine.sparse.densities):
-            if not ds.read_write:
-                frac *= dens.expected_scalar_density()
-        return frac
+        """Lower bound on (actual + gated) / algorithmic computes (see bounds.py)."""
+        return getattr(self, "_fraction", 1.0)
 
     # ------------------------------------------------------------------ search
     def run(self, progress: Callable[[int, int], None] | None = None) -> SearchResult:
         s = self.settings
         start = time.perf_counter()
         self._diag = {}
-        self._best_delay = None
-        self._skipped = set()
         self.mode = "random"
         best_key = None
         best_mb: MappingBatch | None = None
-        evaluated = valid = 0
+        candidates = evaluated = valid = 0
         since_improvement = 0
         invalid_run = 0
         reasons: Counter = Counter()
         jobs = max(1, int(s.jobs or 1))
+        bounds = Bounds(self.engine)
+        self._fraction = bounds.fraction
         pool = None
+        if jobs > 1:
+            pool = ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(self.engine, self.space, bounds))
+        else:
+            _init_worker(self.engine, self.space, bounds)
+        pending: deque = deque()
+        chunks = self._chunks()
+        exhausted = False
         try:
-            if jobs > 1:
-                pool = ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(self.engine, self.space))
-                results = pool.map(_eval_chunk, self._tasks(), chunksize=1)
-            else:
-                _init_worker(self.engine, self.space)
-                results = map(_eval_chunk, self._tasks())
-            for index, ev, mb in results:
-                if index in self._skipped:
-                    continue
-                evaluated += ev.n
-                n_valid = int(ev.valid.sum())
-                valid += n_valid
-                for r in ev.fail_reasons:
-                    if r:
-                        reasons[r] += 1
-                b = _best_in(ev, s.metrics)
-                if b is not None:
-                    key = tuple(float(c[b]) for c in _metric_columns(ev, s.metrics))
-                    if _better(key, best_key):
-                        best_key = key
-                        if s.metrics[0] == "delay":
-                            self._best_delay = key[0]
-                        best_mb = mb.select(b)
-                        # valid candidates after the best one in this chunk count toward victory
-                        since_improvement = int(ev.valid[b + 1 :].sum())
-                    else:
-                        since_improvement += n_valid
-                invalid_run = 0 if n_valid else invalid_run + ev.n
+            while True:
+                # keep up to 2 x jobs chunks in flight; stop feeding once no remaining candidate can win
+                while not exhausted and len(pending) < (2 * jobs if pool else 1):
+                    try:
+                        c, t_arr, s_arr, lower = next(chunks)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    if s.metrics[0] == "delay" and best_key is not None and lower > best_key[0] * (1 + 1e-9):
+                        exhausted = True
+                        break
+                    if not t_arr.shape[0]:
+                        continue
+                    task = (c, t_arr, s_arr, s.seed, s.metrics, best_key, 1024)
+                    pending.append(pool.submit(_eval_chunk, task) if pool else task)
+                if not pending:
+                    break
+                item = pending.popleft()
+                res: ChunkResult = item.result() if pool else _eval_chunk(item)
+                candidates += res.candidates
+                evaluated += res.evaluated
+                valid += res.valid
+                reasons.update(res.reasons)
+                if res.best_key is not None and _better(res.best_key, best_key):
+                    best_key, best_mb = res.best_key, res.best_mb
+                    since_improvement = 0
+                else:
+                    since_improvement += res.candidates
+                invalid_run = 0 if res.best_key is not None else invalid_run + res.candidates
                 if progress is not None:
-                    progress(evaluated, valid)
+                    progress(candidates, valid)
                 if self.mode == "random":
                     if s.victory_condition and best_key is not None and since_improvement >= s.victory_condition:
                         break
                     if s.timeout and invalid_run >= s.timeout:
                         break
-                    if s.search_size and valid >= s.search_size:
+                    if s.search_size and candidates >= s.search_size:
                         break
                 if s.budget_s is not None and time.perf_counter() - start > s.budget_s:
                     break
@@ -282,23 +362,10 @@ class Mapper:
                 pool.shutdown(cancel_futures=True)
         seconds = time.perf_counter() - start
         if best_mb is None:
-            raise self._nothing_fits(reasons, evaluated)
+            raise self._nothing_fits(reasons, candidates)
         evaluation = self.engine.evaluation(best_mb, 0)
-        notes = list(best_mb.notes)
-        return SearchResult(best_mb, evaluation, evaluated, valid, seconds, self.mode, self.space.describe(), notes)
-
-    def _tasks(self):
-        """Chunks to evaluate; with delay as the first metric, stop once no candidate can beat the best."""
-        self._skipped: set[int] = set()
-        for c, t_arr, s_arr, lower in self._chunks():
-            if (
-                self.settings.metrics[0] == "delay"
-                and self._best_delay is not None
-                and lower > self._best_delay * (1 + 1e-9)
-            ):
-                return
-            if t_arr.shape[0]:
-                yield c, t_arr, s_arr, self.settings.seed
+        return SearchResult(best_mb, evaluation, candidates, valid, seconds, self.mode, self.space.describe(),
+                            list(best_mb.notes), exact_evaluations=evaluated)
 
     # ------------------------------------------------------------------ diagnostics
     def _nothing_fits(self, reasons: Counter, evaluated: int) -> MappingError:

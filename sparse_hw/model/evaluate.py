@@ -112,7 +112,10 @@ class Engine:
 
     # ------------------------------------------------------------------ batch
     def evaluate(self, mb: MappingBatch) -> EvaluationBatch:
-        nest = analyze(self.problem, self.arch, mb)
+        return self.evaluate_nest(analyze(self.problem, self.arch, mb), mb)
+
+    def evaluate_nest(self, nest: DenseNest, mb: MappingBatch) -> EvaluationBatch:
+        """`evaluate` for a batch whose dense nest analysis is already done."""
         area = self.arch.area_um2
         if not self.uses_sparse:
             dc = dense_costs(self.problem, self.arch, nest, mb)
