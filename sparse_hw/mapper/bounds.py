@@ -166,6 +166,8 @@ class Bounds:
             xy = (nest.x_expansion[:, l] * nest.y_expansion[:, l]).astype(np.float64)
             cu = _cluster_utilization(lv, xy)
             e = lv.op_energy
+            read_words = np.zeros(n)
+            write_words = np.zeros(n)
             for t in range(self.n_t):
                 kept = keep[:, l, t]
                 if not kept.any():
@@ -193,4 +195,15 @@ class Bounds:
                     + nest.updates[:, l, t] * upd_factor * upd_e
                 ) / lv.block_size
                 energy = energy + np.where(kept, per_inst / cu * nest.utilized[:, l], 0.0)
+                # bandwidth: random + gated words per instance (skipped accesses use none)
+                skip_share = np.where(kind_local == 2, p_local, 0.0)
+                read_words += np.where(kept, nest.reads[:, l, t] * factor * (1 - skip_share), 0.0)
+                write_words += np.where(
+                    kept, nest.fills[:, l, t] * factor + nest.updates[:, l, t] * upd_factor * (1 - skip_share), 0.0
+                )
+            # A bandwidth-limited level needs at least words / bandwidth cycles (`ComputePerformance`).
+            for bw, words in ((lv.read_bandwidth, read_words), (lv.write_bandwidth, write_words),
+                              (lv.shared_bandwidth, read_words + write_words)):
+                if bw:
+                    cycles_lb = np.maximum(cycles_lb, np.ceil(words * SAFETY / bw - 1e-6))
         return cycles_lb, energy * SAFETY

@@ -83,6 +83,51 @@ class BatchSparseEvaluator:
             (l, t) for l in range(self.n_lv) for t in range(self.n_t) if analyzer.ranks[l][t] is not None
         ]
         self.max_ranks = {pair: analyzer.ranks[pair[0]][pair[1]].n_ranks for pair in self.fmt_pairs}
+        # column structure -> analyzed state, shared across batches (the mapper reuses structures)
+        self._cache: dict[tuple, dict] = {}
+
+    def _column_entry(self, nest: DenseNest, mb: MappingBatch, i: int, t: int) -> dict:
+        """Structural state of data space t for mapping i (valid for every mapping with its key)."""
+        an = self.an
+        L = self.n_lv
+        tiles = an._init_tiles(nest, i, [t])
+        subnests = an.complete_subnests(mb, i)
+        molds = an._molds(subnests)
+        ok, level, reason = an.column_state(tiles, subnests, molds, t)
+        entry: dict = {"ok": ok, "reason": f"{level}: {reason}" if not ok else None, "tiles": tiles}
+        if not ok:
+            return entry
+        fields = {k: np.zeros(L) for k in ("density", "occupancy", "max_occ", "max_md_bits", "scale", "ratio")}
+        for k in ("scale", "density", "ratio"):
+            fields[k][:] = 1.0
+        flags = {k: np.zeros(L, dtype=bool) for k in ("has_md", "compressed")}
+        n_fmt = np.zeros(L, dtype=np.int64)
+        md: dict = {}
+        bits: dict = {}
+        for l in range(L):
+            tile = tiles[l][t]
+            if not tile.kept:
+                continue
+            flags["has_md"][l] = tile.has_metadata
+            flags["compressed"][l] = tile.compressed
+            fields["density"][l] = tile.expected_density
+            fields["occupancy"][l] = tile.expected_occupancy
+            fields["max_occ"][l] = tile.max_data_occupancy
+            fields["max_md_bits"][l] = tile.max_md_bits
+            util = float(nest.utilized[i, l])
+            fields["scale"][l] = tile.avg_replication / util if util > 0 else 1.0
+            if tile.has_metadata:
+                fields["ratio"][l] = vector_ratio(self.arch.storage[l], tile, an.densities[t])
+                r = len(tile.expected_md)
+                n_fmt[l] = r
+                m = np.zeros((self.max_ranks[(l, t)], 2))
+                bt = np.zeros((self.max_ranks[(l, t)], 2), dtype=np.int64)
+                m[:r] = tile.expected_md
+                bt[:r] = tile.md_word_bits
+                md[(l, t)] = m
+                bits[(l, t)] = bt
+        entry.update(fields=fields, flags=flags, n_fmt=n_fmt, md=md, bits=bits)
+        return entry
 
     # ------------------------------------------------------------------ structural part
     def _columns(self, nest: DenseNest, mb: MappingBatch):
@@ -124,34 +169,27 @@ class BatchSparseEvaluator:
             md_u = {pair: np.zeros((u_count, self.max_ranks[pair], 2)) for pair in self.fmt_pairs if pair[1] == t}
             bits_u = {pair: np.zeros((u_count, self.max_ranks[pair], 2), dtype=np.int64) for pair in md_u}
             tiles_u = []
+            key_rows = structure_key(mb, dims, [t], L)[first]
             for u, i in enumerate(first.tolist()):
-                tiles = an._init_tiles(nest, i, [t])
-                subnests = an.complete_subnests(mb, i)
-                molds = an._molds(subnests)
-                ok, level, reason = an.column_state(tiles, subnests, molds, t)
-                tiles_u.append((tiles, subnests, molds, ok))
-                if not ok:
+                cache_key = (t, key_rows[u].tobytes())
+                entry = self._cache.get(cache_key)
+                if entry is None:
+                    entry = self._column_entry(nest, mb, i, t)
+                    if len(self._cache) < 400_000:
+                        self._cache[cache_key] = entry
+                tiles_u.append(entry["tiles"])
+                if not entry["ok"]:
                     ok_u[u] = False
-                    reason_u[u] = f"{level}: {reason}"
+                    reason_u[u] = entry["reason"]
                     continue
-                for l in range(L):
-                    tile = tiles[l][t]
-                    if not tile.kept:
-                        continue
-                    flags["has_md"][u, l] = tile.has_metadata
-                    flags["compressed"][u, l] = tile.compressed
-                    fields["density"][u, l] = tile.expected_density
-                    fields["occupancy"][u, l] = tile.expected_occupancy
-                    fields["max_occ"][u, l] = tile.max_data_occupancy
-                    fields["max_md_bits"][u, l] = tile.max_md_bits
-                    util = float(nest.utilized[i, l])
-                    fields["scale"][u, l] = tile.avg_replication / util if util > 0 else 1.0
-                    if tile.has_metadata:
-                        fields["ratio"][u, l] = vector_ratio(self.arch.storage[l], tile, an.densities[t])
-                        r = len(tile.expected_md)
-                        n_fmt[u, l] = r
-                        md_u[(l, t)][u, :r, :] = tile.expected_md
-                        bits_u[(l, t)][u, :r, :] = tile.md_word_bits
+                for k, v in entry["fields"].items():
+                    fields[k][u] = v
+                for k, v in entry["flags"].items():
+                    flags[k][u] = v
+                n_fmt[u] = entry["n_fmt"]
+                for pair, arr in entry["md"].items():
+                    md_u[pair][u] = arr
+                    bits_u[pair][u] = entry["bits"][pair]
             self._col_tiles[t] = (inverse, tiles_u)
             st["ok"] &= ok_u[inverse]
             bad = ~ok_u[inverse]
@@ -217,16 +255,15 @@ class BatchSparseEvaluator:
         memo: dict = {}
         col = self._col_tiles.get(target)
         for u, i in enumerate(first.tolist()):
+            subnests = an.complete_subnests(mb, i)
+            molds = an._molds(subnests)
             if col is not None:
-                tiles, subnests, molds, ok = col[1][col[0][i]]
+                tiles = col[1][col[0][i]]
+                if not tiles[self.n_lv - 1][target].kept:
+                    continue  # the column analysis failed for this structure
             else:
                 tiles = an._init_tiles(nest, i, [target])
                 an._finish_dense(tiles)
-                subnests = an.complete_subnests(mb, i)
-                molds = an._molds(subnests)
-                ok = True
-            if not ok:
-                continue
             sig = self._saf_signature(tiles, subnests, level, target)
             if sig in memo:
                 res = memo[sig]
