@@ -17,6 +17,15 @@ from .timeloop_output import find_outputs, read_outputs
 BACKENDS: Registry[type] = Registry("backend")
 BACKENDS.add(TimeloopBackend.name, TimeloopBackend)
 
+
+def _register_builtin() -> None:
+    from .analytical import BuiltinBackend
+
+    BACKENDS.add(BuiltinBackend.name, BuiltinBackend)
+
+
+_register_builtin()
+
 __all__ = [
     "BACKENDS",
     "BINARIES",

@@ -182,6 +182,14 @@ class Engine:
         area_breakdown = {lv.name: lv.area * lv.instances for lv in self.arch.storage}
         area_breakdown[self.arch.compute.name] = self.arch.compute.area * self.arch.compute.instances
         algorithmic = float(nest.ops[i] * nest.compute_utilized[i])
+        comp = self.arch.compute
+        compute_row = LevelStats(
+            level=comp.name,
+            dataspace="(compute)",
+            instances=comp.instances,
+            utilized_instances=float(nest.compute_utilized[i]),
+            energy_pj=det.compute_energy,
+        )
         return Evaluation(
             energy_pj=det.energy,
             cycles=det.cycles,
@@ -192,7 +200,7 @@ class Engine:
             gated_computes=det.gated_computes,
             skipped_computes=det.skipped_computes,
             energy_breakdown_pj=breakdown,
-            levels=det.levels,
+            levels=[compute_row, *det.levels],
             level_cycles=det.level_cycles,
             area_breakdown_um2=area_breakdown,
             mapping={"mapping": mapping_to_directives(mb, i, self.arch, self.problem)},

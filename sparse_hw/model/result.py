@@ -134,6 +134,31 @@ class Evaluation:
             "mapping": self.mapping,
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Evaluation":
+        """Inverse of `to_json` (cached sweep results are stored as JSON)."""
+        fields = {f for f in LevelStats.__dataclass_fields__}
+        levels = [LevelStats(**{k: v for k, v in lv.items() if k in fields}) for lv in data.get("levels", [])]
+        return cls(
+            energy_pj=float(data["energy_pj"]),
+            cycles=int(data["cycles"]),
+            area_um2=float(data.get("area_um2", 0.0)),
+            utilization=float(data.get("utilization", 0.0)),
+            algorithmic_computes=float(data.get("algorithmic_computes", 0)),
+            actual_computes=float(data.get("actual_computes", 0)),
+            gated_computes=float(data.get("gated_computes", 0)),
+            skipped_computes=float(data.get("skipped_computes", 0)),
+            energy_breakdown_pj=dict(data.get("energy_breakdown_pj", {})),
+            levels=levels,
+            level_cycles=dict(data.get("level_cycles", {})),
+            area_breakdown_um2=dict(data.get("area_breakdown_um2", {})),
+            mapping=data.get("mapping"),
+            backend=data.get("backend", "builtin"),
+            engine_version=data.get("engine_version", ENGINE_VERSION),
+            bound_by=data.get("bound_by"),
+            notes=list(data.get("notes", [])),
+        )
+
     def level(self, level: str, dataspace: str) -> LevelStats:
         for lv in self.levels:
             if lv.level == level and lv.dataspace == dataspace:
