@@ -1,0 +1,50 @@
+"""``sparse-hw model``: evaluate one fixed mapping, like ``timeloop-model`` on the same files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from ._common import console, handle_errors
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("model")
+    @handle_errors
+    def model_cmd(
+        files: list[Path] = typer.Argument(..., help="Timeloop input files (YAML), merged like Timeloop merges them."),
+        arch: str | None = typer.Option(None, "--arch", help="Use a built-in architecture (see `sparse-hw arch list`)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the evaluation as one JSON object."),
+        out: Path | None = typer.Option(None, "--out", help="Write evaluation.json, stats.txt and map.yaml here."),
+    ) -> None:
+        """Evaluate the mapping given in FILES (energy, cycles, area, per-level accesses)."""
+        from ..pipeline import model_files
+
+        ev = model_files(files, arch=arch, out=out)
+        if as_json:
+            typer.echo(json.dumps(ev.to_json()))
+        else:
+            _print_summary(ev)
+
+
+def _print_summary(ev) -> None:
+    from rich.table import Table
+
+    table = Table(title="sparse-hw model", show_header=True)
+    table.add_column("component")
+    table.add_column("energy (pJ)", justify="right")
+    table.add_column("share", justify="right")
+    for comp, energy in ev.energy_breakdown_pj.items():
+        share = energy / ev.energy_pj if ev.energy_pj else 0.0
+        table.add_row(comp, f"{energy:,.2f}", f"{share:.1%}")
+    table.add_row("total", f"{ev.energy_pj:,.2f}", "100.0%")
+    console.print(table)
+    console.print(
+        f"cycles {ev.cycles:,}  utilization {ev.utilization:.2f}  area {ev.area_um2:,.0f} um^2  "
+        f"computes {ev.actual_computes:,.0f} actual / {ev.algorithmic_computes:,.0f} algorithmic"
+        + (f"  bound by {ev.bound_by}" if ev.bound_by else "")
+    )
+    for note in ev.notes:
+        console.print(f"note: {note}")

@@ -1,0 +1,308 @@
+"""The stages, composed in one place: train -> extract -> simulate -> report (and model/map).
+
+Each function is what one CLI command calls; stage modules are imported lazily so that a command
+only pays for what it uses (torch is not imported to model a Timeloop file).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, SpecError
+from .io import RunManifest, atomic_dir, atomic_write, atomic_write_json
+
+
+# ---------------------------------------------------------------------------------- model / map
+def _with_arch(files: Sequence[Path], arch: str | None) -> list[Path]:
+    files = [Path(f) for f in files]
+    if arch is None:
+        return files
+    from .spec.library import architecture_files
+
+    return [*architecture_files(arch), *files]
+
+
+def model_files(files: Sequence[Path], *, arch: str | None = None, out: Path | None = None):
+    """Evaluate the mapping in ``files`` (Timeloop inputs); optionally write the outputs to ``out``."""
+    from .backends.analytical import BuiltinBackend
+
+    paths = _with_arch(files, arch)
+    ev = BuiltinBackend().model(paths)
+    if out is not None:
+        _write_eval(out, ev, stage="model", inputs=paths, mapping=ev.mapping)
+    return ev
+
+
+def map_files(
+    files: Sequence[Path],
+    *,
+    arch: str | None = None,
+    metrics: Sequence[str] | None = None,
+    seed: int | None = None,
+    budget_s: float | None = None,
+    jobs: int = 1,
+    mode: str = "auto",
+    pad: bool = False,
+    out: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+):
+    """Search the best mapping for ``files``; returns (SearchResult, Evaluation) and writes ``out``."""
+    from .backends.analytical import load_files, map_spec, mapping_yaml
+
+    paths = _with_arch(files, arch)
+    spec = load_files(paths)
+    overrides: dict[str, Any] = {"seed": seed, "budget_s": budget_s, "jobs": jobs, "mode": mode}
+    if metrics:
+        overrides["metrics"] = list(metrics)
+    result, engine = map_spec(spec, arch_name=arch, overrides=overrides, pad=pad, progress=progress)
+    ev = result.evaluation
+    if out is not None:
+        with atomic_dir(out) as tmp:
+            atomic_write(tmp / "map.yaml", mapping_yaml(result, engine))
+            _eval_files(tmp, ev)
+            manifest = RunManifest(stage="map", seeds={"mapper": result.stats().get("seed", seed)},
+                                   settings=result.stats() | {"metrics": list(metrics or [])})
+            for p in paths:
+                manifest.add_input(p)
+            manifest.outputs = ["map.yaml", "evaluation.json", "stats.txt"]
+            manifest.finish().write(tmp)
+    return result, ev
+
+
+def _eval_files(folder: Path, ev) -> None:
+    from .model.stats_text import render_stats
+
+    atomic_write_json(folder / "evaluation.json", ev.to_json())
+    atomic_write(folder / "stats.txt", render_stats(ev))
+
+
+def _write_eval(out: Path, ev, *, stage: str, inputs: Sequence[Path], mapping) -> None:
+    from .io import dump_yaml
+
+    with atomic_dir(out) as tmp:
+        _eval_files(tmp, ev)
+        if mapping:
+            atomic_write(tmp / "map.yaml", dump_yaml(mapping))
+        manifest = RunManifest(stage=stage)
+        for p in inputs:
+            manifest.add_input(p)
+        manifest.outputs = ["evaluation.json", "stats.txt"] + (["map.yaml"] if mapping else [])
+        manifest.finish().write(tmp)
+
+
+# ---------------------------------------------------------------------------------- simulate
+RESULT_KEYS = (
+    "arch", "arch_exploits", "backend", "energy_pj", "cycles", "area_um2", "utilization",
+    "algorithmic_computes", "actual_computes", "gated_computes", "skipped_computes",
+    "mapper_seconds", "mapper_seed", "method", "target_sparsity", "accuracy",
+)  # fmt: skip
+
+
+def _extract_layers(folder: Path):
+    """(layers.csv rows, problem file per layer order, checkpoint facts) of one extract folder."""
+    import pandas as pd
+
+    csv = folder / "layers.csv"
+    if not csv.is_file():
+        raise ConfigError(
+            "not an extract folder: layers.csv is missing",
+            file=folder,
+            fix="pass folders written by `sparse-hw extract`",
+        )
+    layers = pd.read_csv(csv, dtype={"checkpoint": str, "model": str, "layer": str})
+    problems = sorted((folder / "problems").glob("*.yaml"))
+    by_order = {}
+    for p in problems:
+        head = p.name.split("_", 1)[0]
+        if head.isdigit():
+            by_order[int(head)] = p
+    facts: dict[str, Any] = {}
+    meta = folder / "layers.json"
+    if meta.is_file():
+        data = json.loads(meta.read_text())
+        if isinstance(data, dict):
+            facts = {k: data.get(k) for k in ("method", "target_sparsity", "accuracy") if k in data}
+            for k in ("method", "target_sparsity", "accuracy"):
+                if k not in facts and isinstance(data.get("checkpoint_meta"), dict):
+                    facts[k] = data["checkpoint_meta"].get(k)
+    missing = [int(o) for o in layers["order"] if int(o) not in by_order]
+    if missing:
+        raise ConfigError(
+            f"problem files missing for layer order(s) {missing[:5]}",
+            file=folder / "problems",
+            fix="re-run `sparse-hw extract` into this folder",
+        )
+    return layers, by_order, facts
+
+
+def arch_exploits(arch_name: str) -> str:
+    """Which tensors' sparsity an architecture exploits (weights / inputs / outputs), for every report."""
+    from .spec.library import load_architecture
+
+    spec = load_architecture(arch_name)
+    tensors: set[str] = set()
+    formatted: set[str] = set()
+    compute_opt = False
+    sparse = getattr(spec, "sparse_optimizations", None)
+    for target in getattr(sparse, "targets", None) or []:
+        # gating/skipping conditioned on a tensor exploits that tensor's zeros
+        for opt in getattr(target, "action_optimization", None) or []:
+            for option in opt.options:
+                tensors.update(option.condition_on)
+        compute_opt = compute_opt or bool(getattr(target, "compute_optimization", None))
+        formatted.update(ds.name for ds in getattr(target, "representation_format", None) or [])
+    if compute_opt:
+        # compute gating/skipping acts on operands whose zeros are identifiable (compressed/metadata)
+        tensors |= formatted - {"Outputs"}
+    order = ["Weights", "Inputs", "Outputs"]
+    names = [t.lower() for t in order if t in tensors]
+    return "+".join(names) if names else "none"
+
+
+def simulate(
+    dirs: Sequence[Path],
+    archs: Sequence[str],
+    *,
+    out: Path,
+    backend: str = "builtin",
+    workers: int = 1,
+    engine: str = "local",
+    scheduler: str | None = None,
+    seed: int = 0,
+    budget_s: float | None = None,
+    metrics: Sequence[str] | None = None,
+    pad: bool = True,
+    cache: Path | None = None,
+    progress: Callable[[Any], None] | None = None,
+) -> Path:
+    """Map and evaluate every layer of every extract folder on every architecture."""
+    import pandas as pd
+
+    from .backends import BACKENDS
+    from .report.tables import breakdown_rows
+    from .spec.library import architecture_files
+    from .sweep import LayerJob, ResultCache, job_settings, run_sweep
+
+    BACKENDS.get(backend)
+    if not dirs:
+        raise ConfigError("no extract folder given", fix="pass one or more folders written by `sparse-hw extract`")
+    if not archs:
+        raise ConfigError("no architecture given", fix="pass --arch NAME (see `sparse-hw arch list`)")
+    folders = [Path(d) for d in dirs]
+    layer_tables = {f: _extract_layers(f) for f in folders}
+    arch_info = {a: ([str(p) for p in architecture_files(a)], arch_exploits(a)) for a in archs}
+    settings = job_settings(seed=seed, budget_s=budget_s, metrics=tuple(metrics) if metrics else None, pad=pad)
+    jobs = []
+    rows_meta = []
+    for folder in folders:
+        layers, by_order, facts = layer_tables[folder]
+        for _, row in layers.iterrows():
+            for a in archs:
+                jobs.append(
+                    LayerJob(
+                        model=str(row["model"]),
+                        checkpoint=str(row["checkpoint"]),
+                        layer=str(row["layer"]),
+                        order=int(row["order"]),
+                        problem_file=str(by_order[int(row["order"])].resolve()),
+                        arch=a,
+                        arch_files=tuple(arch_info[a][0]),
+                        backend=backend,
+                        settings=settings,
+                    )
+                )
+                rows_meta.append((row.to_dict(), facts))
+    cache_path = Path(cache) if cache is not None else Path(out).parent / ".sparse-hw-cache.sqlite"
+    store = ResultCache(cache_path)
+    started = time.time()
+    try:
+        results = run_sweep(jobs, cache=store, workers=workers, engine=engine, scheduler=scheduler,
+                            progress=progress)
+    finally:
+        store.close()
+    failed = [r for r in results if r.error]
+    if failed:
+        lines = "; ".join(f"{r.job.label()}: {r.error}" for r in failed[:5])
+        raise ConfigError(
+            f"{len(failed)} of {len(results)} layer jobs failed: {lines}",
+            fix="see the messages; `sparse-hw map` on one problem file gives the full diagnosis",
+        )
+    from .model.result import Evaluation
+
+    out_rows, breakdown = [], []
+    mapping_files: dict[str, str] = {}
+    for res, (layer_row, facts) in zip(results, rows_meta):
+        job = res.job
+        ev = Evaluation.from_json(res.payload["evaluation"])
+        mapper = res.payload.get("mapper", {})
+        row = dict(layer_row)
+        row.update(
+            arch=job.arch,
+            arch_exploits=arch_info[job.arch][1],
+            backend=job.backend,
+            energy_pj=ev.energy_pj,
+            cycles=ev.cycles,
+            area_um2=ev.area_um2,
+            utilization=ev.utilization,
+            algorithmic_computes=ev.algorithmic_computes,
+            actual_computes=ev.actual_computes,
+            gated_computes=ev.gated_computes,
+            skipped_computes=ev.skipped_computes,
+            mapper_seconds=mapper.get("mapper_seconds", res.seconds),
+            mapper_seed=mapper.get("seed", seed),
+            method=facts.get("method", row.get("method")),
+            target_sparsity=facts.get("target_sparsity", row.get("target_sparsity")),
+            accuracy=facts.get("accuracy", row.get("accuracy")),
+            cache_hit=res.cached,
+            job_seconds=round(res.seconds, 4),
+            bound_by=ev.bound_by,
+            notes=" | ".join(res.payload.get("notes", []) or ev.notes),
+        )
+        out_rows.append(row)
+        keys = {"model": job.model, "checkpoint": job.checkpoint, "arch": job.arch, "layer": job.layer}
+        breakdown += [keys | b for b in breakdown_rows(ev)]
+        name = f"{job.model}__{job.checkpoint}__{int(job.order):03d}_{job.layer}__{job.arch}.yaml".replace("/", "_")
+        mapping_files[name] = res.payload.get("mapping_yaml", "")
+    table = pd.DataFrame(out_rows)
+    first = [c for c in table.columns if c not in RESULT_KEYS]
+    ordered = first + [c for c in RESULT_KEYS if c in table.columns]
+    with atomic_dir(out) as tmp:
+        atomic_write(tmp / "results.csv", table[ordered].to_csv(index=False))
+        atomic_write(tmp / "breakdown.csv", pd.DataFrame(breakdown).to_csv(index=False))
+        for name, text in mapping_files.items():
+            atomic_write(tmp / "mappings" / name, text)
+        manifest = RunManifest(
+            stage="simulate",
+            seeds={"mapper": seed},
+            settings={
+                "archs": list(archs), "backend": backend, "workers": workers, "engine": engine,
+                "budget_s": budget_s, "metrics": list(metrics or []), "pad": pad, "cache": str(cache_path),
+                "extract_dirs": [str(f) for f in folders],
+                "cache_hits": sum(r.cached for r in results), "jobs": len(results),
+            },
+        )
+        for f in folders:
+            manifest.add_input(f / "layers.csv")
+        manifest.started = started
+        manifest.outputs = ["results.csv", "breakdown.csv", "mappings/"]
+        manifest.finish().write(tmp)
+    return Path(out)
+
+
+# ---------------------------------------------------------------------------------- report
+def report(dirs: Sequence[Path], *, out: Path, baseline: str | None = None, extract_dirs: Sequence[Path] = ()):
+    from .report import report as _report
+
+    return _report(list(dirs), baseline=baseline, out=out, extract_dirs=tuple(extract_dirs))
+
+
+def command_line() -> list[str]:
+    return list(sys.argv)
+
+
+__all__ = ["model_files", "map_files", "simulate", "report", "arch_exploits", "SpecError"]
