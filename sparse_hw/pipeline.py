@@ -221,8 +221,9 @@ def simulate(
     store = ResultCache(cache_path)
     started = time.time()
     try:
+        report_progress = (lambda r: progress(r, len(jobs))) if progress else None
         results = run_sweep(jobs, cache=store, workers=workers, engine=engine, scheduler=scheduler,
-                            progress=progress)
+                            progress=report_progress)
     finally:
         store.close()
     failed = [r for r in results if r.error]
