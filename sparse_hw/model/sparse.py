@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import SpecError
 from .arch import ArchModel, RankFormat, TensorFormat
 from .density import TensorDensity
 from .mapping import MappingBatch
@@ -311,13 +312,32 @@ class SparseAnalyzer:
             groups: dict[int, tuple[str, list[tuple[int, list[int]]]]] = {}
             for opt in lv.action_opts:
                 kind = {"gating": "gate", "skipping": "skip"}.get(opt.kind.replace("-", "_"))
-                if kind is None or opt.target not in names:
-                    continue
-                cond = [names.index(c) for c in opt.condition_on if c in names]
+                if kind is None:
+                    raise SpecError(
+                        f"action optimization type {opt.kind!r} at {lv.name} is not modeled by sparse-hw's engine",
+                        key_path=f"sparse_optimizations.targets[{lv.name}].action_optimization",
+                        fix="use gating or skipping, or evaluate this design with --backend timeloop",
+                    )
+                unknown = [x for x in (opt.target, *opt.condition_on) if x not in names]
+                if unknown:
+                    raise SpecError(
+                        f"action optimization at {lv.name} names unknown data space(s) {', '.join(unknown)}",
+                        key_path=f"sparse_optimizations.targets[{lv.name}].action_optimization",
+                        fix=f"use the problem's data spaces: {', '.join(names)}",
+                    )
+                cond = [names.index(c) for c in opt.condition_on]
                 groups.setdefault(opt.group, (kind, []))[1].append((names.index(opt.target), cond))
             if groups:
                 self.gating[li] = [groups[g] for g in sorted(groups)]
         copts = set(arch.compute.compute_opts)
+        bad = copts - {"gating", "skipping", "gate_on_zero_operand", "gate-on-zero-operand",
+                       "skip_on_not_aligned_operands"}
+        if bad:
+            raise SpecError(
+                f"compute optimization {', '.join(sorted(bad))} is not known",
+                key_path=f"sparse_optimizations.targets[{arch.compute.name}].compute_optimization",
+                fix="use gating or skipping",
+            )
         self.gate_on_zero = bool(copts & {"gating", "gate_on_zero_operand", "gate-on-zero-operand"})
         self.skip_unaligned = bool(copts & {"skipping", "skip_on_not_aligned_operands"})
         self.needed = bool(any(lv.formats or lv.action_opts for lv in arch.storage) or copts)
