@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, SpecError
+from .errors import ConfigError
 from .io import RunManifest, atomic_dir, atomic_write, atomic_write_json
 
 
@@ -302,8 +302,94 @@ def report(dirs: Sequence[Path], *, out: Path, baseline: str | None = None, extr
     return _report(list(dirs), baseline=baseline, out=out, extract_dirs=tuple(extract_dirs))
 
 
+# ---------------------------------------------------------------------------------- train / extract
+def train(config, *, progress=None):
+    """Train and prune one model (`sparse_hw.train.api.train`)."""
+    from .train.api import train as _train
+
+    return _train(config, progress=progress)
+
+
+def extract(ckpt: Path, *, out: Path, **options):
+    """Measure per-layer shapes and densities of a checkpoint (`sparse_hw.extract.api.extract`)."""
+    from .extract.api import extract as _extract
+
+    return _extract(ckpt, out=out, **options)
+
+
+# ---------------------------------------------------------------------------------- run
+def _stamp_ok(stamp: Path, key: str, target: Path) -> bool:
+    return target.exists() and stamp.is_file() and stamp.read_text().strip() == key
+
+
+def run(config_path: Path, *, log: Callable[[str], None] = lambda m: None, train_progress=None,
+        sim_progress=None) -> Path:
+    """The whole pipeline from one configuration; finished stages are reused when nothing changed."""
+    from .io import sha256_bytes
+    from .resources import RESULTS_DIR
+    from .runconfig import load_run_config
+    from .train.config import TrainConfig
+
+    cfg = load_run_config(config_path)
+    run_dir = Path(cfg.out) if cfg.out is not None else RESULTS_DIR / cfg.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    manifest = RunManifest(stage="run", seeds={"run": cfg.seed}, settings=cfg.model_dump(mode="json"))
+    manifest.add_input(config_path)
+    started = time.time()
+    ckpt_paths: dict[str, Path] = {}
+    extract_dirs: list[Path] = []
+    for plan in cfg.checkpoints:
+        merged = {**cfg.train, **plan.overrides}
+        merged.setdefault("seed", cfg.seed)
+        if plan.init_from is not None:
+            merged["init_checkpoint"] = str(ckpt_paths[plan.init_from])
+        target = run_dir / "checkpoints" / f"{plan.name}.pt"
+        merged["out"] = str(target)
+        tconf = TrainConfig.model_validate(merged)
+        key = sha256_bytes(tconf.model_dump_json() + (
+            sha256_bytes(ckpt_paths[plan.init_from].read_bytes()) if plan.init_from else ""))
+        stamp = target.with_suffix(".stamp")
+        if _stamp_ok(stamp, key, target):
+            log(f"train {plan.name}: unchanged, reusing {target}")
+        else:
+            log(f"train {plan.name}: {tconf.model} on {tconf.data}, methods {tconf.methods}")
+            train(tconf, progress=train_progress)
+            atomic_write(stamp, key + "\n")
+        ckpt_paths[plan.name] = target
+        ex_dir = run_dir / "extract" / plan.name
+        ex_opts = {
+            "calib_samples": cfg.extract.calib_samples, "seed": cfg.seed, "dialect": cfg.extract.dialect,
+            "pad": cfg.extract.pad, "batch_size": cfg.extract.batch_size, "data": cfg.extract.data,
+        }
+        ex_key = sha256_bytes(json.dumps(ex_opts, sort_keys=True) + sha256_bytes(target.read_bytes()))
+        ex_stamp = run_dir / "extract" / f"{plan.name}.stamp"
+        if _stamp_ok(ex_stamp, ex_key, ex_dir / "layers.csv"):
+            log(f"extract {plan.name}: unchanged, reusing {ex_dir}")
+        else:
+            log(f"extract {plan.name}: {cfg.extract.calib_samples} calibration samples")
+            extract(target, out=ex_dir, **ex_opts)
+            atomic_write(ex_stamp, ex_key + "\n")
+        extract_dirs.append(ex_dir)
+    sim = cfg.simulate
+    log(f"simulate: {len(extract_dirs)} checkpoint(s) on {', '.join(sim.archs)}")
+    sim_dir = simulate(
+        extract_dirs, sim.archs, out=run_dir / "simulate", backend=sim.backend, workers=sim.workers,
+        engine=sim.engine, scheduler=sim.scheduler, seed=cfg.seed, budget_s=sim.budget_s, metrics=sim.metrics,
+        pad=sim.pad, cache=run_dir / ".sparse-hw-cache.sqlite", progress=sim_progress,
+    )
+    log("report")
+    baseline = cfg.report.baseline
+    if baseline is None and "eyeriss_like" in sim.archs:
+        baseline = "eyeriss_like"
+    report([sim_dir], out=run_dir / "report", baseline=baseline, extract_dirs=extract_dirs)
+    manifest.started = started
+    manifest.outputs = ["checkpoints/", "extract/", "simulate/", "report/"]
+    manifest.finish().write(run_dir)
+    return run_dir
+
+
 def command_line() -> list[str]:
     return list(sys.argv)
 
 
-__all__ = ["model_files", "map_files", "simulate", "report", "arch_exploits", "SpecError"]
+__all__ = ["model_files", "map_files", "train", "extract", "simulate", "report", "run", "arch_exploits"]

@@ -1,0 +1,156 @@
+"""The `sparse-hw run` configuration: train -> extract -> simulate -> report from one validated file.
+
+Example (``examples/pointnet2_gmp.yaml``)::
+
+    name: pointnet2_gmp
+    seed: 0
+    out: results/pointnet2_gmp
+    train:                      # defaults of every checkpoint (sparse_hw.train.config.TrainConfig fields)
+      model: pointnet2
+      data: synthetic-shapes
+      epochs: 8
+    checkpoints:
+      - name: dense
+      - name: gmp90
+        init_from: dense        # start from the dense checkpoint's weights
+        methods: [gmp]
+        sparsity: 0.9
+        epochs: 0
+    extract: {calib_samples: 256}
+    simulate: {archs: [eyeriss_like, eyeriss_like_compressed, eyeriss_v2]}
+    report: {baseline: eyeriss_like}
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError, ProblemCollector
+from .io import load_yaml
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CheckpointPlan(_Strict):
+    """One checkpoint to train: a name plus overrides of the shared `train` settings."""
+
+    name: str
+    """Folder-safe name of the checkpoint (``dense``, ``gmp90``...)."""
+    init_from: str | None = None
+    """Name of an earlier checkpoint of this run whose weights this one starts from."""
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    """Any `TrainConfig` field (``methods``, ``sparsity``, ``epochs``...), given inline in the YAML."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = {"name", "init_from", "overrides"}
+            extra = {k: v for k, v in data.items() if k not in known}
+            data = {k: v for k, v in data.items() if k in known}
+            data["overrides"] = {**data.get("overrides", {}), **extra}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", v):
+            raise ValueError("use letters, digits, '_', '.' or '-' only")
+        return v
+
+
+class ExtractPlan(_Strict):
+    calib_samples: int = Field(256, ge=1)
+    """Calibration samples run through each checkpoint to measure activation densities."""
+    batch_size: int = Field(64, ge=1)
+    dialect: str = "v0.4"
+    """Timeloop dialect of the problem files: v0.3 or v0.4."""
+    pad: bool = False
+    """Pad dimensions with large prime factors in the problem files."""
+    data: str | None = None
+    """Calibration data (default: the checkpoint's own dataset)."""
+
+
+class SimulatePlan(_Strict):
+    archs: list[str]
+    """Built-in architectures to map every layer on (see `sparse-hw arch list`)."""
+    backend: str = "builtin"
+    workers: int = Field(1, ge=1)
+    engine: str = "local"
+    scheduler: str | None = None
+    budget_s: float | None = Field(None, gt=0)
+    """Mapper time budget per layer and architecture."""
+    metrics: list[str] | None = None
+    """Mapper metrics in order (default: each architecture's mapper settings)."""
+    pad: bool = True
+
+
+class ReportPlan(_Strict):
+    baseline: str | None = None
+    """Architecture every ratio is taken against (default: eyeriss_like when simulated)."""
+
+
+class RunConfig(_Strict):
+    """A whole study: which checkpoints to train, how to extract, where to simulate, how to report."""
+
+    name: str
+    seed: int = 0
+    """Seed of every stage (training, calibration sampling, mapper); recorded in every manifest."""
+    out: Path | None = None
+    """Run folder (default ``results/<name>``)."""
+    train: dict[str, Any]
+    """Defaults shared by every checkpoint (`TrainConfig` fields)."""
+    checkpoints: list[CheckpointPlan] = Field(min_length=1)
+    extract: ExtractPlan = Field(default_factory=ExtractPlan)
+    simulate: SimulatePlan
+    report: ReportPlan = Field(default_factory=ReportPlan)
+
+    @model_validator(mode="after")
+    def _check(self) -> "RunConfig":
+        names = [c.name for c in self.checkpoints]
+        if len(set(names)) != len(names):
+            raise ValueError(f"checkpoint names repeat: {names}")
+        for i, c in enumerate(self.checkpoints):
+            if c.init_from is not None and c.init_from not in names[:i]:
+                raise ValueError(f"checkpoint {c.name!r} starts from {c.init_from!r}, which is not an earlier checkpoint")
+        return self
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Read and validate a run configuration; every problem is reported at once (exit 2)."""
+    path = Path(path)
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError("a run configuration is a YAML mapping", file=path, fix="see examples/pointnet2_gmp.yaml")
+    try:
+        cfg = RunConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        problems = ProblemCollector()
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            fix = "remove it (known keys are listed in sparse_hw/runconfig.py)" if err["type"] == "extra_forbidden" else (
+                "give a valid value"
+            )
+            problems.add(err["msg"], file=path, key_path=loc or None, fix=fix)
+        problems.raise_if_any(ConfigError)
+        raise
+    from .train.config import TrainConfig
+
+    for ckpt in cfg.checkpoints:
+        merged = {**cfg.train, **ckpt.overrides}
+        merged.setdefault("seed", cfg.seed)
+        try:
+            TrainConfig.model_validate(merged)
+        except ValidationError as exc:
+            problems = ProblemCollector()
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in err["loc"])
+                problems.add(err["msg"], file=path, key_path=f"checkpoints[{ckpt.name}].{loc}", fix="see TrainConfig")
+            problems.raise_if_any(ConfigError)
+    return cfg
