@@ -73,39 +73,65 @@ def _exclusive_suffix_prod(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return out
 
 
-def temporal_fills(bounds: np.ndarray, vectors: np.ndarray, active: np.ndarray, extents: np.ndarray) -> np.ndarray:
+def _pack_rows(q: np.ndarray) -> np.ndarray | None:
+    """Pack integer vectors [..., C] into one exact int64 key each (mixed radix), or None if too wide."""
+    lo = q.min(axis=tuple(range(q.ndim - 1)), initial=0)
+    hi = q.max(axis=tuple(range(q.ndim - 1)), initial=0)
+    radix = (hi - lo + 1).astype(np.int64)
+    if float(np.prod(radix.astype(np.float64))) >= 2.0**62:
+        return None
+    key = np.zeros(q.shape[:-1], dtype=np.int64)
+    for c in range(q.shape[-1]):
+        key = key * radix[c] + (q[..., c] - lo[c])
+    return key
+
+
+def temporal_fills(bounds: np.ndarray, vectors: np.ndarray, start: np.ndarray, extents: np.ndarray) -> np.ndarray:
     """Words a child tile receives over the whole run, per instance.
 
     Args:
-        bounds: [N, K] loop bounds of the temporal loop slots, innermost first.
+        bounds: [N, K] bounds of the non-trivial temporal loop slots, innermost first, compacted to the
+            front (trailing slots have bound 1).
         vectors: [N, K, C] translation of the child tile per loop increment, in data-space coords.
-        active: [G, K] or [N, G, K]: which slots lie above the child (G children at once).
+        start: [N, G] index of the first slot above each of G children (slots ``>= start`` lie above).
         extents: [N, G, C] child tile extents per coordinate.
 
     Returns:
         [N, G] fills. With k0 the innermost non-trivial loop above the child and v0 its vector:
         every odd visit moves by v0 and costs ``W - overlap(v0)``; a visit where loop k > k0 advances
-        moves by ``T_k = v_k - sum_{j<k} v_j`` (inner loops wrap from their simulated iteration 1)
+        moves by ``T_k = v_k - sum_{k0<=j<k} v_j`` (inner loops wrap from their simulated iteration 1)
         and costs ``W - overlap(v0)`` if ``T_k == v0`` (same stride), else the whole tile ``W``.
+
+        Loop k advances ``(n_k - 1) * prod_{j>k} n_j`` times, and these counts telescope:
+        ``W + sum_k (n_k-1) prod_{j>k} n_j W = W prod_{k>=k0} n_k``. With ``P_k`` the prefix sum of
+        vectors below k, ``T_k == v0`` is ``v_k - P_k == v_k0 - P_k0``, so one key per slot decides
+        "same stride" for every child at once:
+        ``fills = W prod_{k>=k0} n_k - overlap(v0) * sum_{k>=k0, same} (n_k-1) prod_{j>k} n_j``.
     """
-    if active.ndim == 2:
-        active = active[None, :, :]
-    nt = (bounds[:, None, :] > 1) & active  # [N,G,K]
-    n_eff = np.where(nt, bounds[:, None, :], 1).astype(np.float64)
-    suffix = _exclusive_suffix_prod(n_eff, axis=2)
-    any_nt = nt.any(axis=2)
-    k0 = np.argmax(nt, axis=2)  # [N,G]
-    vec = np.broadcast_to(vectors[:, None, :, :], nt.shape + (vectors.shape[2],))
-    v0 = np.take_along_axis(vec, k0[:, :, None, None], axis=2)[:, :, 0, :]  # [N,G,C]
-    w = np.prod(extents, axis=2).astype(np.float64)  # [N,G]
+    n, k = bounds.shape
+    nt = bounds > 1
+    nf = bounds.astype(np.float64)
+    suffix = np.ones((n, k + 1), dtype=np.float64)  # suffix[:, k] = prod_{j>=k} n_j
+    suffix[:, :k] = np.flip(np.cumprod(np.flip(nf, axis=1), axis=1), axis=1)
+    adv = (nf - 1.0) * suffix[:, 1:]  # times loop k advances
+    vec = vectors * nt[:, :, None]
+    prefix = np.cumsum(vec, axis=1) - vec
+    q = vec - prefix  # [N,K,C]
+    s_idx = np.minimum(start, k - 1)  # [N,G]
+    v0 = np.take_along_axis(vec, s_idx[:, :, None], axis=1)  # [N,G,C]
+    w = np.prod(extents, axis=2).astype(np.float64)
     ov0 = np.prod(np.clip(extents - np.abs(v0), 0, None), axis=2).astype(np.float64)
-    masked = vec * nt[..., None]
-    prefix = np.cumsum(masked, axis=2) - masked
-    same = np.all((vec - prefix) == v0[:, :, None, :], axis=3)  # [N,G,K]
-    cost = np.where(same, (w - ov0)[:, :, None], w[:, :, None])
-    terms = np.where(nt, (n_eff - 1.0) * suffix * cost, 0.0)
-    total = w + terms.sum(axis=2)
-    return np.where(any_nt, total, w)
+    key = _pack_rows(q)
+    if key is not None:
+        k0key = np.take_along_axis(key, s_idx, axis=1)  # [N,G]
+        same = key[:, None, :] == k0key[:, :, None]  # [N,G,K]
+    else:
+        q0 = np.take_along_axis(q, s_idx[:, :, None], axis=1)
+        same = np.all(q[:, None, :, :] == q0[:, :, None, :], axis=3)
+    above = np.arange(k)[None, None, :] >= start[:, :, None]
+    same_adv = np.where(same & above, adv[:, None, :], 0.0).sum(axis=2)  # [N,G]
+    total_n = np.take_along_axis(suffix, np.minimum(start, k), axis=1)  # prod_{j>=k0} n_j (1 if none)
+    return w * total_n - ov0 * same_adv
 
 
 def distinct_offsets(coef: np.ndarray, spatial: np.ndarray, steps: np.ndarray) -> np.ndarray:
@@ -178,8 +204,10 @@ def analyze(problem: ProblemModel, arch: ArchModel, mb: MappingBatch) -> DenseNe
     c_dims = np.take_along_axis(slot_dims, order, axis=1)
     c_steps = np.take_along_axis(slot_steps, order, axis=1)
     c_level = lvl_idx[order]
-    c_bounds = np.where(np.take_along_axis(nontrivial, order, axis=1), c_bounds, 1)
-    c_active = c_level[:, None, :] > np.arange(levels)[None, :, None]  # [N, L, K']
+    c_nt = np.take_along_axis(nontrivial, order, axis=1)
+    c_bounds = np.where(c_nt, c_bounds, 1)
+    # first compacted slot above each level (non-trivial slots keep their level order)
+    c_start = ((c_level[:, None, :] <= np.arange(levels)[None, :, None]) & c_nt[:, None, :]).sum(axis=2)
 
     for t, ds in enumerate(spaces):
         coef = ds.coef
@@ -190,7 +218,7 @@ def analyze(problem: ProblemModel, arch: ArchModel, mb: MappingBatch) -> DenseNe
         # translation vectors of every slot in data-space coordinates
         cdim = coef[:, c_dims]  # [C,N,K']
         vectors = np.moveaxis(cdim, 0, 2) * c_steps[:, :, None]  # [N,K',C]
-        deltas[:, :, t] = temporal_fills(c_bounds, vectors, c_active, ext)
+        deltas[:, :, t] = temporal_fills(c_bounds, vectors, c_start, ext)
         distinct[:, :, t] = distinct_offsets(coef, sf, sp_steps)
         # partition sizes (integer arithmetic as in ComputePartitionSizes)
         part = tile_size[:, levels - 1, t].copy()
