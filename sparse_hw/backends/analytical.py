@@ -103,10 +103,13 @@ def map_spec(spec, *, arch_name: str | None = None, overrides: dict[str, Any] | 
     except MappingError as exc:
         if awkward and not pad:
             hint = ", ".join(f"{d}={int(engine.problem.bounds[engine.problem.dims.index(d)])}" for d in awkward)
+            first = exc.problems[0]
+            pad_fix = "rerun with --pad to pad them to sizes that factorize (the padding is reported)"
             raise MappingError(
-                f"{exc.render()} The problem has dimension(s) {hint} with large prime factors, which defeat "
-                "perfect factorization.",
-                fix="rerun with --pad to pad them to sizes that factorize (the padding is reported)",
+                f"{first.message} Note: dimension(s) {hint} have large prime factors, which leave few tilings.",
+                file=first.file,
+                key_path=first.key_path,
+                fix=f"{first.fix}; or {pad_fix}" if first.fix else pad_fix,
             ) from None
         raise
     result.notes.extend(notes)

@@ -391,7 +391,7 @@ class MapSpace:
         fx = {self.arch.storage[l].name: self.arch.fanout(l) for l in self.spatial_levels}
         return [
             f"the spatial factors the constraints fix cannot fit the fan-outs (X, Y) {fx}. Relax: reduce those "
-            "spatial factors or move them to temporal loops"
+            "spatial factors or move them to temporal loops."
         ]
 
     def _explain(self, why: dict[str, np.ndarray], ext: np.ndarray) -> list[str]:
@@ -405,7 +405,7 @@ class MapSpace:
             msgs.append(
                 f"{lv.name} holds {lv.effective_size} words but the smallest tile of {', '.join(kept)} any mapping "
                 f"can place there needs {int(need.min())} words ({self.rules.describe_fixed(self.arch, self.problem, l)}). "
-                f"Relax: enlarge {lv.name}, bypass a data space there, or loosen the factor constraints at or below it"
+                f"Relax: enlarge {lv.name}, bypass a data space there, or loosen the factor constraints at or below it."
             )
         return msgs
 

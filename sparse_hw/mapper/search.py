@@ -372,7 +372,7 @@ class Mapper:
         diag = getattr(self, "_diag", {}) or {}
         empty = diag.get("empty_at")
         if empty:
-            return MappingError("no mapping fits: " + " | ".join(empty), fix="relax the named constraint or architecture limit")
+            return MappingError("no mapping fits: " + " ".join(empty))
         if reasons:
             top, count = reasons.most_common(1)[0]
             share = count / max(evaluated, 1)
