@@ -1,0 +1,270 @@
+"""Shared machinery of the spec layer: the pydantic base model, key spelling, and error reporting.
+
+Timeloop v3.0.3 looks keys up by their hyphenated names and silently ignores an underscore
+spelling; Timeloop >= Feb 2024 and timeloopfe write underscores (reference README, "Pitfalls").
+We accept both and use underscore names internally. Every model refuses unknown keys, and every
+validation failure becomes a `Problem` naming the file, the key path, the line and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from ..errors import Problem
+
+
+def norm_key(key: Any) -> Any:
+    """Internal spelling of a key: hyphens become underscores (`data-spaces` -> `data_spaces`)."""
+    return key.replace("-", "_") if isinstance(key, str) else key
+
+
+def norm_word(value: Any) -> Any:
+    """Internal spelling of an enumerated value (`fixed-structured` -> `fixed_structured`)."""
+    return value.strip().replace("-", "_") if isinstance(value, str) else value
+
+
+class DuplicateKeyError(ValueError):
+    """Two spellings of one key (`data-spaces` and `data_spaces`) in the same mapping."""
+
+
+def normalize_keys(raw: Mapping[str, Any], aliases: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Copy of ``raw`` with underscore keys; ``aliases`` renames keys (``class`` -> ``class_name``)."""
+    out: dict[str, Any] = {}
+    seen: dict[str, Any] = {}
+    for key, value in raw.items():
+        new = norm_key(key)
+        if aliases and new in aliases:
+            new = aliases[new]
+        if new in out:
+            raise DuplicateKeyError(f"key {key!r} is given twice (as {seen[new]!r} and {key!r})")
+        out[new] = value
+        seen[new] = key
+    return out
+
+
+class SpecModel(BaseModel):
+    """Base of every spec object: unknown keys refused, both key spellings accepted, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    #: input spellings renamed before validation (after hyphen -> underscore)
+    key_aliases: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalize_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            return normalize_keys(data, cls.key_aliases)
+        return data
+
+    @classmethod
+    def known_keys(cls) -> list[str]:
+        """The keys this object accepts (their file spelling: ``class`` rather than ``class_name``)."""
+        reverse = {v: k for k, v in cls.key_aliases.items()}
+        return [reverse.get(name, name) for name in cls.model_fields]
+
+
+# ------------------------------------------------------------------------------------- errors
+def join_path(base: str, loc: Iterable[Any]) -> str:
+    """Key path text: ``problem`` + ('shape', 'data_spaces', 0) -> ``problem.shape.data_spaces[0]``."""
+    path = base
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path = f"{path}.{part}" if path else str(part)
+    return path
+
+
+def line_of(raw: Any, loc: Iterable[Any]) -> int | None:
+    """Line of the deepest node of ``loc`` found in the raw YAML (YamlMap/YamlList carry lines)."""
+    node = raw
+    line = getattr(raw, "line", None)
+    for part in loc:
+        if isinstance(node, Mapping):
+            key = _raw_key(node, part)
+            if key is None:
+                break
+            kl = getattr(node, "key_lines", {}).get(str(key))
+            line = kl or line
+            node = node[key]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            break
+        line = getattr(node, "line", None) or line
+    return line
+
+
+def _spelling(raw: Any, loc: tuple[Any, ...]) -> Any:
+    """The key as the file spells it (``read-only`` for the internal ``read_only``)."""
+    node = raw
+    for part in loc[:-1]:
+        if isinstance(node, Mapping):
+            key = _raw_key(node, part)
+            if key is None:
+                return loc[-1]
+            node = node[key]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return loc[-1]
+    if isinstance(node, Mapping):
+        key = _raw_key(node, loc[-1])
+        if key is not None:
+            return key
+    return loc[-1]
+
+
+def _raw_key(node: Mapping[str, Any], part: Any) -> Any:
+    if part in node:
+        return part
+    for key in node:
+        if norm_key(key) == part:
+            return key
+    return None
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model class that owns the last element of ``loc``."""
+    import typing
+
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        current = _inner_model(field.annotation, typing)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner_model(annotation: Any, typing: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg, typing)
+        if found is not None:
+            return found
+    return None
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def problems_from_validation(
+    exc: ValidationError,
+    model: type[BaseModel],
+    raw: Any,
+    *,
+    file: str | Path | None,
+    base: str,
+    rewrite: Any = None,
+) -> list[Problem]:
+    """Translate a pydantic ValidationError into Problems with key paths, lines and fixes.
+
+    ``rewrite`` maps a model location to where the key sits in the file (e.g. densities, which
+    the file keeps under ``instance``).
+    """
+    out: list[Problem] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(
+            p
+            for p in err["loc"]
+            if not (isinstance(p, str) and ("[" in p or p.startswith(("function-", "!"))))
+        )
+        model_loc = loc
+        if rewrite is not None:
+            loc = rewrite(loc)
+        kind = err["type"]
+        line = line_of(raw, loc)
+        fname = None if file is None else str(file)
+        if kind == "extra_forbidden":
+            owner = _model_at(model, model_loc)
+            known = owner.known_keys() if owner is not None and issubclass(owner, SpecModel) else []
+            bad = str(_spelling(raw, loc)) if loc else "?"
+            close = difflib.get_close_matches(bad, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            out.append(
+                Problem(
+                    f"unknown key {bad!r}.{hint} Known keys: {', '.join(known)}",
+                    fname,
+                    join_path(base, loc),
+                    f"remove {bad!r} or use one of: {', '.join(known)}",
+                    line,
+                )
+            )
+        elif kind == "missing":
+            out.append(Problem("required key is missing", fname, join_path(base, loc), "add it", line))
+        else:
+            msg = err["msg"]
+            msg = msg.removeprefix("Value error, ")
+            got = err.get("input")
+            fix = _fix_for(kind)
+            if " [fix: " in msg and msg.endswith("]"):
+                msg, fix = msg[:-1].split(" [fix: ", 1)
+            text = f"{msg} (got {_describe(got)})" if kind not in ("value_error", "assertion_error") else msg
+            out.append(Problem(text, fname, join_path(base, loc), fix, line))
+    return out
+
+
+def fix_note(message: str, fix: str) -> str:
+    """A validator message carrying its fix (split again by `problems_from_validation`)."""
+    return f"{message} [fix: {fix}]"
+
+
+def _fix_for(kind: str) -> str:
+    if kind.startswith("int"):
+        return "give a whole number"
+    if kind.startswith(("float", "greater", "less")):
+        return "give a number in the allowed range"
+    if kind.startswith("bool"):
+        return "give true or false"
+    if kind.startswith("string"):
+        return "give a text value"
+    if kind in ("list_type", "tuple_type"):
+        return "give a list"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "give a mapping of keys to values"
+    if kind == "literal_error":
+        return "use one of the allowed values"
+    return "correct the value"
+
+
+def validate_model(
+    model: type[BaseModel],
+    raw: Any,
+    *,
+    file: str | Path | None,
+    base: str,
+    problems: list[Problem],
+    context: dict[str, Any] | None = None,
+    rewrite: Any = None,
+) -> Any:
+    """Validate ``raw`` as ``model``; on failure add the problems and return None."""
+    try:
+        return model.model_validate(raw, context=context)
+    except ValidationError as exc:
+        problems.extend(problems_from_validation(exc, model, raw, file=file, base=base, rewrite=rewrite))
+        return None
+    except DuplicateKeyError as exc:
+        problems.append(
+            Problem(
+                str(exc),
+                None if file is None else str(file),
+                base,
+                "keep one spelling",
+                getattr(raw, "line", None),
+            )
+        )
+        return None

@@ -1,0 +1,74 @@
+"""The `mapping` key: Timeloop mapping directives (what `timeloop-model` evaluates).
+
+Directive types follow `src/mapping/parser.cpp` (`ParseAndConstruct`): ``temporal`` / ``spatial``
+(factors, permutation, ``split`` for spatial: positions < split go to mesh X), and ``bypass``
+(Timeloop's own `.map.yaml` writes ``datatype``, timeloopfe v0.4 ``dataspace``; both are normalized
+to ``bypass``) with ``keep`` / ``bypass`` lists.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import SpecModel, norm_key, norm_word
+from .directives import format_factors, parse_factors, parse_permutation
+
+BYPASS_SPELLINGS = ("bypass", "datatype", "dataspace", "bypassing")
+
+
+class MappingDirective(SpecModel):
+    """One directive of a fixed mapping."""
+
+    target: str
+    type: Literal["temporal", "spatial", "bypass"]
+    factors: dict[str, int] = Field(default_factory=dict)
+    residuals: dict[str, int] = Field(default_factory=dict)
+    permutation: list[str] | None = None
+    split: int | None = None
+    keep: list[str] | None = None
+    bypass: list[str] | None = None
+    no_link_transfer: list[str] | None = None
+    no_multicast_no_reduction: list[str] | None = None
+    no_temporal_reuse: list[str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _forms(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = {norm_key(k): v for k, v in data.items()}
+        kind = norm_word(data.get("type"))
+        if kind in BYPASS_SPELLINGS:
+            data["type"] = "bypass"
+        if data.get("factors") is None:
+            data.pop("factors", None)
+        else:
+            factors, residuals = parse_factors(data["factors"])
+            data["factors"] = factors
+            if residuals:
+                data["residuals"] = {**residuals, **dict(data.get("residuals") or {})}
+        if "permutation" in data:
+            data["permutation"] = parse_permutation(data["permutation"])
+        if "name" in data and "target" not in data:
+            # parser.cpp FindTargetStorageLevel: `target`, or the level's `name`
+            data["target"] = data.pop("name")
+        return data
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+    def factors_text(self) -> str:
+        return format_factors(self.factors, self.residuals)
+
+
+class Mapping(SpecModel):
+    """A fixed mapping: the list of directives, in file order."""
+
+    directives: list[MappingDirective] = Field(default_factory=list)
+
+    def by_target(self, target: str) -> list[MappingDirective]:
+        return [d for d in self.directives if d.target == target]

@@ -1,0 +1,312 @@
+"""The `problem` key: shape (dimensions, coefficients, data spaces and projections), instance, densities.
+
+Semantics follow Timeloop v3.0.3 `src/workload/shape-models/problem-shape.cpp` (`Shape::Parse`:
+a projection is a list of coordinates, each a list of terms ``[dim]`` or ``[dim, coefficient]``, or
+the simple form, a list of dimension names) and `src/workload/workload.cpp`
+(`ParseWorkloadInstance`: every dimension needs a bound, coefficients default, densities under
+``instance.densities``, a bare number is fixed-structured, a data space without one is dense).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import SpecModel, fix_note, norm_key, norm_word
+
+DISTRIBUTIONS = ("fixed_structured", "hypergeometric", "banded")
+
+
+class Coefficient(SpecModel):
+    """A named coefficient of the projections (``Wstride``...), with its default value."""
+
+    name: str
+    default: int = 1
+
+
+class ProjectionTerm(SpecModel):
+    """One term ``dim * coefficient`` of a projected coordinate (coefficient None = 1)."""
+
+    dim: str
+    coefficient: str | None = None
+
+
+def _parse_term(term: Any) -> Any:
+    if isinstance(term, (ProjectionTerm, dict)):
+        return term
+    if isinstance(term, str):
+        return {"dim": term}
+    if isinstance(term, (list, tuple)) and len(term) in (1, 2) and all(isinstance(t, str) for t in term):
+        return {"dim": term[0], "coefficient": term[1] if len(term) == 2 else None}
+    raise ValueError(f"a projection term is [dim] or [dim, coefficient], not {term!r}")
+
+
+class DataSpace(SpecModel):
+    """A tensor of the problem: its projection from the operation space and whether it is written."""
+
+    name: str
+    projection: list[list[ProjectionTerm]]
+    read_write: bool = False
+
+    @field_validator("projection", mode="before")
+    @classmethod
+    def _projection(cls, value: Any) -> Any:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError("projection must be a list of coordinates")
+        out = []
+        for coord in value:
+            if isinstance(coord, str):
+                # Timeloop's simple form: `projection: [C, M, R, S]` (problem-shape.cpp isArray branch)
+                out.append([{"dim": coord}])
+            elif isinstance(coord, (list, tuple)):
+                out.append([_parse_term(t) for t in coord])
+            else:
+                raise ValueError(f"a projection coordinate is a list of terms, not {coord!r}")
+        return out
+
+    def dims(self) -> list[str]:
+        """Dimensions that appear in the projection, in order of first appearance."""
+        seen: list[str] = []
+        for coord in self.projection:
+            for term in coord:
+                if term.dim not in seen:
+                    seen.append(term.dim)
+        return seen
+
+
+class Shape(SpecModel):
+    """The problem shape (Timeloop `shape`): dimensions, coefficients and data spaces."""
+
+    name: str = "problem"
+    dimensions: list[str]
+    coefficients: list[Coefficient] = Field(default_factory=list)
+    data_spaces: list[DataSpace]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Shape:
+        errors = []
+        for d in self.dimensions:
+            if len(d) != 1:
+                # problem-shape.cpp: "dimension names can only be 1 character in length"
+                errors.append(
+                    f"dimension name {d!r} must be a single character (Timeloop's permutation syntax)"
+                )
+        if len(set(self.dimensions)) != len(self.dimensions):
+            errors.append("dimension names repeat")
+        coeffs = {c.name for c in self.coefficients}
+        for ds in self.data_spaces:
+            for coord in ds.projection:
+                for term in coord:
+                    if term.dim not in self.dimensions:
+                        errors.append(
+                            f"data space {ds.name!r} projects unknown dimension {term.dim!r} "
+                            f"(dimensions: {' '.join(self.dimensions)})"
+                        )
+                    if term.coefficient is not None and term.coefficient not in coeffs:
+                        errors.append(
+                            f"data space {ds.name!r} uses unknown coefficient {term.coefficient!r} "
+                            f"(coefficients: {', '.join(sorted(coeffs)) or 'none'})"
+                        )
+        names = [ds.name for ds in self.data_spaces]
+        if len(set(names)) != len(names):
+            errors.append("data space names repeat")
+        if errors:
+            raise ValueError(
+                fix_note(
+                    "; ".join(errors),
+                    "use the shape's own dimensions, coefficients and one-letter dimension names",
+                )
+            )
+        return self
+
+
+class Density(SpecModel):
+    """A tensor's density model (Sparseloop density-models); extra parameters in ``params``."""
+
+    distribution: Literal["fixed_structured", "hypergeometric", "banded"] = "fixed_structured"
+    density: float = Field(ge=0.0, le=1.0)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _forms(cls, data: Any) -> Any:
+        if isinstance(data, bool):
+            raise ValueError(f"a density is a number in [0, 1] or a mapping, not {data!r}")
+        if isinstance(data, (int, float)):
+            return {"distribution": "fixed_structured", "density": float(data)}
+        if isinstance(data, dict):
+            data = {norm_key(k): v for k, v in data.items()}
+            params = dict(data.pop("params", None) or {})
+            out: dict[str, Any] = {}
+            for key, value in data.items():
+                if key == "distribution":
+                    out[key] = norm_word(value)
+                elif key == "density":
+                    out[key] = value
+                elif key in ("band_width", "workload_tensor_size", "bandwidth"):
+                    # banded's parameter (banded-distribution.cpp) and timeloopfe's defaults
+                    params[key] = value
+                else:
+                    raise ValueError(
+                        f"unknown density key {key!r}; known keys: distribution, density, band_width, "
+                        "workload_tensor_size"
+                    )
+            if params:
+                out["params"] = params
+            return out
+        return data
+
+
+def missing_dimensions(dimensions: list[str], instance: dict[str, Any]) -> str | None:
+    """The message for dimensions without a size (workload.cpp asserts every one has a bound)."""
+    missing = [d for d in dimensions if d not in instance]
+    if not missing:
+        return None
+    return (
+        f"dimension(s) {', '.join(missing)} missing from the instance "
+        f"(every dimension of {' '.join(dimensions)} needs a size)"
+    )
+
+
+def densities_location(raw: Any):
+    """Key-path rewrite for errors: the file keeps densities under ``instance``."""
+    inside = False
+    if isinstance(raw, dict):
+        inst = next((v for k, v in raw.items() if norm_key(k) == "instance"), None)
+        inside = isinstance(inst, dict) and "densities" in inst
+
+    def rewrite(loc: tuple) -> tuple:
+        if inside and loc and loc[0] == "densities":
+            return ("instance", *loc)
+        return loc
+
+    return rewrite
+
+
+def precheck_raw(raw: Any) -> list[str]:
+    """Checks that must be reported even when other keys of the problem fail validation."""
+    if not isinstance(raw, dict):
+        return []
+    data = {norm_key(k): v for k, v in raw.items()}
+    shape, inst = data.get("shape"), data.get("instance")
+    if not isinstance(shape, dict) or not isinstance(inst, dict):
+        return []
+    dims = shape.get("dimensions")
+    if not isinstance(dims, list) or not all(isinstance(d, str) for d in dims):
+        return []
+    msg = missing_dimensions(dims, inst)
+    return [msg] if msg else []
+
+
+class Problem(SpecModel):
+    """The workload: shape, instance (bounds + coefficient values) and per-data-space densities."""
+
+    version: str | None = None
+    shape: Shape
+    instance: dict[str, int]
+    densities: dict[str, Density] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _densities_location(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = {norm_key(k): v for k, v in data.items()}
+        if "version" in data and data["version"] is not None:
+            data["version"] = str(data["version"])
+        inst = data.get("instance")
+        if isinstance(inst, dict):
+            inst = dict(inst)
+            dens = inst.pop("densities", None)
+            common = inst.pop("commonDensity", None)
+            if dens is not None:
+                if "densities" in data:
+                    raise ValueError("densities are given both in problem.instance and in problem")
+                data["densities"] = dens
+            if common is not None:
+                # workload.cpp: `commonDensity` applies one density to every data space
+                shape = data.get("shape") or {}
+                spaces = (
+                    shape.get("data_spaces", shape.get("data-spaces", [])) if isinstance(shape, dict) else []
+                )
+                names = [s.get("name") for s in spaces if isinstance(s, dict)]
+                data["densities"] = {n: common for n in names} | dict(data.get("densities") or {})
+            data["instance"] = inst
+        return data
+
+    @field_validator("instance", mode="before")
+    @classmethod
+    def _instance_ints(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            out = {}
+            for k, v in value.items():
+                if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+                    raise ValueError(f"instance value {k}={v!r} must be a whole number")
+                if isinstance(v, float) and v != int(v):
+                    raise ValueError(f"instance value {k}={v!r} must be a whole number")
+                out[k] = v
+            return out
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> Problem:
+        errors = []
+        fix = "correct the instance"
+        missing = missing_dimensions(self.shape.dimensions, self.instance)
+        if missing:
+            errors.append(missing)
+            fix = "give every dimension a size in `instance`"
+        for d in self.shape.dimensions:
+            if d in self.instance and self.instance[d] < 1:
+                errors.append(f"dimension {d}={self.instance[d]} must be at least 1")
+        names = [ds.name for ds in self.shape.data_spaces]
+        unknown = [n for n in self.densities if n not in names]
+        if unknown:
+            errors.append(
+                f"densities name unknown data space(s) {', '.join(unknown)} (data spaces: {', '.join(names)})"
+            )
+            fix = f"name data spaces of the shape: {', '.join(names)}"
+        if errors:
+            raise ValueError(fix_note("; ".join(errors), fix))
+        # coefficient defaults applied; every data space gets a density (missing = dense)
+        inst = dict(self.instance)
+        for c in self.shape.coefficients:
+            inst.setdefault(c.name, c.default)
+        dens = {
+            n: self.densities.get(n, Density(distribution="fixed_structured", density=1.0)) for n in names
+        }
+        object.__setattr__(self, "instance", inst)
+        object.__setattr__(self, "densities", dens)
+        return self
+
+    def dimension_bounds(self) -> dict[str, int]:
+        """Size of every problem dimension."""
+        return {d: int(self.instance[d]) for d in self.shape.dimensions}
+
+    def coefficient_values(self) -> dict[str, int]:
+        """Value of every coefficient (the instance's, else the default)."""
+        return {c.name: int(self.instance.get(c.name, c.default)) for c in self.shape.coefficients}
+
+    def data_space(self, name: str) -> DataSpace:
+        for ds in self.shape.data_spaces:
+            if ds.name == name:
+                return ds
+        raise KeyError(name)
+
+    def data_space_names(self) -> list[str]:
+        return [ds.name for ds in self.shape.data_spaces]
+
+    def tensor_size(self, name: str) -> int:
+        """Number of elements of a data space (product of its projected coordinate extents)."""
+        bounds = self.dimension_bounds()
+        coeffs = self.coefficient_values()
+        size = 1
+        for coord in self.data_space(name).projection:
+            extent = 1
+            for term in coord:
+                extent += (bounds[term.dim] - 1) * (
+                    1 if term.coefficient is None else coeffs[term.coefficient]
+                )
+            size *= extent
+        return size

@@ -1,0 +1,184 @@
+"""The `sparse_optimizations` key: representation formats, action and compute optimizations per level.
+
+Format: Timeloop v3.0.3 `src/sparse-analysis/sparse-optimization-parser.cpp`
+(`ParseAndConstruct`: ``targets``, each with ``representation-format.data-spaces[].ranks[]``
+(``format`` UOP/RLE/CP/B/UB, ``flattened-rankIDs``, ``payload-word-bits``,
+``metadata-word-bits``) and ``rank-application-order``, ``action-optimization[]`` (``type``
+gating/skipping/skipping-spatial, ``options[]`` with ``target`` and ``condition-on``), and
+``compute-optimization[]`` (``type`` gating/skipping)). timeloopfe v0.4 puts the same blocks in
+each component (``sparse_optimizations:`` of a node); they are normalized here to targets.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import SpecModel, norm_key, norm_word
+
+RANK_FORMATS = ("UOP", "RLE", "CP", "B", "UB")
+
+
+class Rank(SpecModel):
+    """One rank of a representation format, listed outermost first as in the file."""
+
+    format: Literal["UOP", "RLE", "CP", "B", "UB"]
+    flattened_rank_ids: list[list[str]] | None = None
+    payload_word_bits: int | None = None
+    metadata_word_bits: int | None = None
+
+    key_aliases: ClassVar[dict[str, str]] = {
+        "flattened_rankIDs": "flattened_rank_ids",
+        "flattened_rankids": "flattened_rank_ids",
+    }
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("flattened_rank_ids", mode="before")
+    @classmethod
+    def _groups(cls, value: Any) -> Any:
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            return [value]  # a single group written flat: [R, S]
+        return value
+
+
+class DataSpaceFormat(SpecModel):
+    """The representation format of one data space at one level."""
+
+    name: str
+    ranks: list[Rank]
+    rank_application_order: Literal["inner-to-outer", "outer-to-inner"] | None = None
+    compression_rate: float | None = None
+
+    @field_validator("rank_application_order", mode="before")
+    @classmethod
+    def _order(cls, value: Any) -> Any:
+        return value.strip().replace("_", "-") if isinstance(value, str) else value
+
+
+class ActionOption(SpecModel):
+    """One alternative of an action optimization: act on ``target`` when ``condition_on`` is zero."""
+
+    target: str
+    condition_on: list[str] = Field(default_factory=list)
+
+    @field_validator("condition_on", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class ActionOptimization(SpecModel):
+    """Gating or skipping of accesses at a storage level."""
+
+    type: Literal["gating", "skipping", "skipping_spatial", "spatial_skipping"]
+    options: list[ActionOption]
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _word(cls, value: Any) -> Any:
+        return norm_word(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_option(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {norm_key(k): v for k, v in data.items()}
+            if "options" not in data and "target" in data:
+                # older Sparseloop form: target/condition-on directly on the optimization
+                data["options"] = [
+                    {"target": data.pop("target"), "condition_on": data.pop("condition_on", [])}
+                ]
+        return data
+
+
+class ComputeOptimization(SpecModel):
+    """Gating or skipping of computes at the compute level."""
+
+    type: Literal["gating", "skipping"]
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _word(cls, value: Any) -> Any:
+        return norm_word(value)
+
+
+class SparseTarget(SpecModel):
+    """Every sparse optimization of one architecture level."""
+
+    name: str
+    representation_format: list[DataSpaceFormat] = Field(default_factory=list)
+    action_optimization: list[ActionOptimization] = Field(default_factory=list)
+    compute_optimization: list[ComputeOptimization] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _forms(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = {norm_key(k): v for k, v in data.items()}
+        if "target" in data and "name" not in data:
+            data["name"] = data.pop("target")
+        rf = data.get("representation_format")
+        if isinstance(rf, dict):
+            rf = {norm_key(k): v for k, v in rf.items()}
+            unknown = [k for k in rf if k not in ("data_spaces",)]
+            if unknown:
+                raise ValueError(
+                    f"unknown key(s) {', '.join(unknown)} in representation_format; known keys: data_spaces"
+                )
+            data["representation_format"] = rf.get("data_spaces") or []
+        elif rf is None:
+            data.pop("representation_format", None)
+        for key in ("action_optimization", "compute_optimization"):
+            if key in data and data[key] is None:
+                data.pop(key)
+            elif isinstance(data.get(key), dict):
+                data[key] = [data[key]]
+        return data
+
+    def exploited_tensors(self) -> set[str]:
+        """Data spaces whose zeros this target exploits (gating/skipping conditioned on them)."""
+        out: set[str] = set()
+        for opt in self.action_optimization:
+            for option in opt.options:
+                out.update(option.condition_on)
+        return out
+
+
+class SparseOptimizations(SpecModel):
+    """Sparse optimizations of every level, one target per level (v0.3 key and v0.4 in-node ones)."""
+
+    version: str | None = None
+    targets: list[SparseTarget] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _forms(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {norm_key(k): v for k, v in data.items()}
+            if data.get("version") is not None:
+                data["version"] = str(data["version"])
+            if data.get("targets") is None:
+                data["targets"] = []
+        return data
+
+    @model_validator(mode="after")
+    def _unique(self) -> SparseOptimizations:
+        names = [t.name for t in self.targets]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(
+                f"level(s) {', '.join(dup)} appear as more than one target; merge their optimizations"
+            )
+        return self
+
+    def target(self, name: str) -> SparseTarget | None:
+        for t in self.targets:
+            if t.name == name:
+                return t
+        return None
