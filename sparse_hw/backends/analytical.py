@@ -29,9 +29,13 @@ _METRIC_ALIASES = {"delay": "delay", "cycles": "delay", "energy": "energy", "edp
 
 def load_files(files: Sequence[str | Path]):
     """Load and validate Timeloop input files as one merged spec (the spec layer)."""
-    from ..spec import load_spec
+    import tempfile
 
-    return load_spec([Path(f) for f in files])
+    from ..spec import load_spec
+    from ..spec.problem_shape import fit_problem_files
+
+    with tempfile.TemporaryDirectory(prefix="sparse-hw-fit-") as work:
+        return load_spec(fit_problem_files([Path(f) for f in files], Path(work)))
 
 
 def pad_problem(problem: ProblemModel, sizes: dict[str, int]) -> ProblemModel:
@@ -133,7 +137,10 @@ def run_layer_job(job) -> dict[str, Any]:
 
         from .timeloop import TimeloopBackend
 
+        from ..spec.problem_shape import fit_problem_files
+
         with tempfile.TemporaryDirectory(prefix="sparse-hw-timeloop-") as work:
+            files = fit_problem_files([Path(f) for f in files], Path(work))
             ev = TimeloopBackend().map(files, workdir=Path(work), timeout_s=float(settings.get("timeout_s", 3600)))
         return {"evaluation": ev.to_json(), "mapping_yaml": dump_yaml(ev.mapping or {}), "mapper": {}}
     spec = load_files(files)

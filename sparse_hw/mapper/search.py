@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import MappingError
 from ..model.cost import check_fit
 from ..model.evaluate import Engine, EvaluationBatch
+from ..model.failures import relax_hint
 from ..model.mapping import MappingBatch
 from ..model.nest import analyze
 from ..model.result import Evaluation
@@ -376,7 +377,7 @@ class Mapper:
         if reasons:
             top, count = reasons.most_common(1)[0]
             share = count / max(evaluated, 1)
-            hint = _relax_hint(top)
+            hint = relax_hint(top)
             return MappingError(
                 f"no valid mapping among {evaluated} candidates: the tightest limit is '{top}' "
                 f"({share:.0%} of the candidates fail there). {hint}",
@@ -384,24 +385,6 @@ class Mapper:
             )
         return MappingError("no candidate mapping could be generated from the constraints",
                             fix="check the factor constraints against the problem dimensions")
-
-
-def _relax_hint(reason: str) -> str:
-    if "more compression ranks" in reason:
-        return (
-            "The representation format at that level has fewer ranks than the mapping has non-trivial loops for "
-            "the data space: add ranks to its format (e.g. another UOP rank with the missing dimensions in "
-            "flattened_rankIDs) or constrain those loops to 1 at that level."
-        )
-    if "metadata" in reason:
-        return "Enlarge the level's metadata storage (metadata_storage_depth) or keep smaller tiles there."
-    if "capacity" in reason or "tile size" in reason:
-        return "Enlarge that level, bypass a data space there, or constrain smaller tiles."
-    if "fan-out" in reason or "fanout" in reason:
-        return "Reduce the spatial factors or allow other dimensions to be mapped spatially."
-    if "decompression" in reason or "compression" in reason:
-        return "Enable (de)compression at that level (compression_supported / decompression_supported) or change its format."
-    return "Relax the constraint named above."
 
 
 def default_jobs() -> int:

@@ -174,8 +174,10 @@ class Engine:
                                fix="change the mapping's spatial factors or bypass choices")
         det = self._detail(nest, mb, i)
         if not det.valid:
+            from .failures import relax_hint
+
             raise MappingError(f"the mapping is invalid: {det.fail_reason}",
-                               fix="choose smaller tiles at that level, or let `sparse-hw map` search for a mapping")
+                               fix=relax_hint(det.fail_reason or "") + " Or let `sparse-hw map` search for a mapping.")
         breakdown: dict[str, float] = {self.arch.compute.name: det.compute_energy}
         for lv in self.arch.storage:
             breakdown[lv.name] = sum(s.energy_pj for s in det.levels if s.level == lv.name)

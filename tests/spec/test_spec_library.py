@@ -110,7 +110,8 @@ def test_builtin_equals_reference_design(name: str, tmp_path: Path) -> None:
 
 def _with_documented_v2_changes(files: list[Path], tmp: Path) -> list[Path]:
     """The reference design's files with the two changes arch/eyeriss_v2/README.md documents: 0-bit outer
-    UOP ranks flatten every dimension; the cluster-array spatial factors of M and C are free."""
+    UOP ranks flatten every dimension; the spatial factors of M and C across clusters and of S across PE rows
+    are free."""
     out = []
     for f in files:
         text = f.read_text()
@@ -119,8 +120,8 @@ def _with_documented_v2_changes(files: list[Path], tmp: Path) -> list[Path]:
             assert text.count(old) == 22
             text = text.replace(old, old + "              flattened-rankIDs: [[R, S, E, F, C, M, N, G]]\n")
         elif f.name == "arch_constraints.yaml":
-            assert text.count(" M=8 C=2\n") == 1
-            text = text.replace(" M=8 C=2\n", "\n")
+            assert text.count(" M=8 C=2\n") == 1 and text.count(" G=1 S=0\n") == 1
+            text = text.replace(" M=8 C=2\n", "\n").replace(" G=1 S=0\n", " G=1\n")
         else:
             out.append(f)
             continue
