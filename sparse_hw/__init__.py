@@ -19,8 +19,37 @@ from .errors import (  # noqa: E402
     SpecError,
 )
 
+#: Public functions, imported on first use so that `import sparse_hw` stays light (no torch).
+_LAZY = {
+    "load_spec": ("sparse_hw.spec", "load_spec"),
+    "train": ("sparse_hw.pipeline", "train"),
+    "extract": ("sparse_hw.pipeline", "extract"),
+    "simulate": ("sparse_hw.pipeline", "simulate"),
+    "report": ("sparse_hw.pipeline", "report"),
+    "run": ("sparse_hw.pipeline", "run"),
+    "model_files": ("sparse_hw.pipeline", "model_files"),
+    "map_files": ("sparse_hw.pipeline", "map_files"),
+    "TrainConfig": ("sparse_hw.train.config", "TrainConfig"),
+    "Engine": ("sparse_hw.model.evaluate", "Engine"),
+    "Evaluation": ("sparse_hw.model.result", "Evaluation"),
+    "list_architectures": ("sparse_hw.spec.library", "list_architectures"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sparse_hw' has no attribute {name!r}")
+
+
 __all__ = [
     "__version__",
+    *_LAZY,
     "SparseHwError",
     "SpecError",
     "CheckpointError",
