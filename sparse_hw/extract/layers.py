@@ -1,0 +1,187 @@
+"""Per module type: how a torch layer becomes a Timeloop CNN-layer problem (N, C, M, R, S, P, Q, G).
+
+One function per module type, chosen through :data:`GEOMETRY` (looked up along the class's MRO, so a
+subclass of ``nn.Conv2d`` is a conv2d). Shapes come from the activations a forward hook observed, not
+from formulas: a PointNet++ set-abstraction 1x1 conv over ``[B, C, nsample, npoint]`` gets
+P = npoint and Q = nsample from the tensor it really saw.
+
+Convention (see :mod:`.record`): P = output width with R = kernel width and the width stride, Q = output
+height with S = kernel height and the height stride (Timeloop's ``Inputs[N][C][R*Wdilation + P*Wstride]
+[S*Hdilation + Q*Hstride]``, reference README "Layers and densities"). A 1-D convolution runs along Q.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the discovery pass saw of one module: per-call input/output shapes and calls per forward."""
+
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    calls: int
+    batch: int
+    """Batch size of the discovery pass (the leading dimension of the model input)."""
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """A layer's Timeloop dimensions plus what the problem does not carry (padding)."""
+
+    op: str
+    N: int
+    C: int
+    M: int
+    R: int
+    S: int
+    P: int
+    Q: int
+    G: int
+    stride_h: int = 1
+    stride_w: int = 1
+    dilation_h: int = 1
+    dilation_w: int = 1
+    pad_h: int = 0
+    pad_w: int = 0
+
+
+def _instances(name: str, obs: Observation) -> int:
+    """Instances per sample: calls per forward x (leading dim / batch) (1 for an ordinary layer)."""
+    lead = obs.in_shape[0] if obs.in_shape else obs.batch
+    if lead % obs.batch:
+        raise ConfigError(
+            f"layer {name!r} sees a leading dimension of {lead}, not a multiple of the batch ({obs.batch})",
+            key_path=name,
+            fix="the extractor needs the batch on the first axis of every conv/linear input",
+        )
+    return obs.calls * (lead // obs.batch)
+
+
+def _pad(module: nn.Module, axis: int, in_size: int, out_size: int, k: int, stride: int, dil: int) -> int:
+    """Zero padding on one side of ``axis`` (numeric, or derived for 'same'/'valid')."""
+    padding = module.padding
+    if isinstance(padding, str):
+        total = max((out_size - 1) * stride + dil * (k - 1) + 1 - in_size, 0)
+        return total // 2
+    return int(padding[axis])
+
+
+def _conv_op(module: nn.Module, kernel_area: int, one_d: bool) -> tuple[str, int, int, int]:
+    """(op, C per group, M per group, G) of a convolution."""
+    groups = int(module.groups)
+    cin, cout = int(module.in_channels), int(module.out_channels)
+    if groups == 1:
+        op = "conv1d" if one_d else ("pointwise" if kernel_area == 1 else "conv2d")
+        return op, cin, cout, 1
+    op = "depthwise" if groups == cin else "grouped"
+    return op, cin // groups, cout // groups, groups
+
+
+def conv2d_geometry(name: str, module: nn.Conv2d, obs: Observation) -> Geometry:
+    """Conv2d over ``[B, C, H, W]``: P = output width, Q = output height, R = kernel width, S = height."""
+    if len(obs.in_shape) != 4 or len(obs.out_shape) != 4:
+        raise ConfigError(
+            f"layer {name!r} (Conv2d) saw input {list(obs.in_shape)} / output {list(obs.out_shape)}",
+            key_path=name,
+            fix="feed batched [B, C, H, W] inputs",
+        )
+    kh, kw = (int(k) for k in module.kernel_size)
+    sh, sw = (int(s) for s in module.stride)
+    dh, dw = (int(d) for d in module.dilation)
+    op, c, m, g = _conv_op(module, kh * kw, one_d=False)
+    h_in, w_in = obs.in_shape[2], obs.in_shape[3]
+    q, p = obs.out_shape[2], obs.out_shape[3]
+    return Geometry(
+        op=op, N=_instances(name, obs), C=c, M=m, R=kw, S=kh, P=p, Q=q, G=g,
+        stride_h=sh, stride_w=sw, dilation_h=dh, dilation_w=dw,
+        pad_h=_pad(module, 0, h_in, q, kh, sh, dh), pad_w=_pad(module, 1, w_in, p, kw, sw, dw),
+    )  # fmt: skip
+
+
+def conv1d_geometry(name: str, module: nn.Conv1d, obs: Observation) -> Geometry:
+    """Conv1d over ``[B, C, L]`` (PointNet shared MLPs): the length runs on Q, kernel on S; P = R = 1."""
+    if len(obs.in_shape) != 3 or len(obs.out_shape) != 3:
+        raise ConfigError(
+            f"layer {name!r} (Conv1d) saw input {list(obs.in_shape)} / output {list(obs.out_shape)}",
+            key_path=name,
+            fix="feed batched [B, C, L] inputs",
+        )
+    (k,), (s,), (d,) = module.kernel_size, module.stride, module.dilation
+    op, c, m, g = _conv_op(module, int(k), one_d=True)
+    return Geometry(
+        op=op, N=_instances(name, obs), C=c, M=m, R=1, S=int(k), P=1, Q=obs.out_shape[2], G=g,
+        stride_h=int(s), stride_w=1, dilation_h=int(d), dilation_w=1,
+        pad_h=_pad(module, 0, obs.in_shape[2], obs.out_shape[2], int(k), int(s), int(d)), pad_w=0,
+    )  # fmt: skip
+
+
+def linear_geometry(name: str, module: nn.Linear, obs: Observation) -> Geometry:
+    """Linear: C = in features, M = out features, R = S = P = 1; extra leading axes (tokens) go on Q."""
+    if len(obs.in_shape) < 2:
+        raise ConfigError(
+            f"layer {name!r} (Linear) saw an unbatched input {list(obs.in_shape)}",
+            key_path=name,
+            fix="feed batched inputs",
+        )
+    rows = math.prod(obs.in_shape[1:-1])
+    return Geometry(
+        op="linear", N=_instances(name, obs), C=int(module.in_features), M=int(module.out_features),
+        R=1, S=1, P=1, Q=rows, G=1,
+    )  # fmt: skip
+
+
+#: Module type -> geometry function. Only these layers become problems.
+GEOMETRY: dict[type[nn.Module], Callable[[str, nn.Module, Observation], Geometry]] = {
+    nn.Conv2d: conv2d_geometry,
+    nn.Conv1d: conv1d_geometry,
+    nn.Linear: linear_geometry,
+}
+
+
+def geometry_function(module: nn.Module) -> Callable[[str, nn.Module, Observation], Geometry] | None:
+    """The geometry function of ``module``'s type (or of its nearest registered base class)."""
+    for cls in type(module).__mro__:
+        if cls in GEOMETRY:
+            return GEOMETRY[cls]
+    return None
+
+
+def extractable_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """Every module with a geometry function, in definition order (``named_modules``)."""
+    return {name: m for name, m in model.named_modules() if name and geometry_function(m) is not None}
+
+
+_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+
+
+def unsupported_weight_layers(model: nn.Module) -> list[str]:
+    """Modules that hold a weight but have no geometry (ConvTranspose, Conv3d, Embedding, ...)."""
+    out = []
+    for name, m in model.named_modules():
+        if geometry_function(m) is not None or isinstance(m, _NORMS):
+            continue
+        if isinstance(getattr(m, "weight", None), torch.Tensor):
+            out.append(f"{name} ({type(m).__name__})")
+    return out
+
+
+__all__ = [
+    "GEOMETRY",
+    "Geometry",
+    "Observation",
+    "conv1d_geometry",
+    "conv2d_geometry",
+    "extractable_layers",
+    "geometry_function",
+    "linear_geometry",
+    "unsupported_weight_layers",
+]
