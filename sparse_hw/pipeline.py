@@ -310,11 +310,22 @@ def train(config, *, progress=None):
     return _train(config, progress=progress)
 
 
-def extract(ckpt: Path, *, out: Path, **options):
-    """Measure per-layer shapes and densities of a checkpoint (`sparse_hw.extract.api.extract`)."""
+def extract(ckpt: Path, *, out: Path, threads: int | None = 1, **options):
+    """Measure per-layer shapes and densities of a checkpoint (`sparse_hw.extract.api.extract`).
+
+    ``threads``: torch intra-op threads while the calibration data runs (see ``TrainConfig.threads`` for
+    why one is the default); None keeps torch's setting."""
+    import torch
+
     from .extract.api import extract as _extract
 
-    return _extract(ckpt, out=out, **options)
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        return _extract(ckpt, out=out, **options)
+    finally:
+        torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------------------- run

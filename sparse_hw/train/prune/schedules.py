@@ -1,0 +1,51 @@
+"""Sparsity schedules: pure functions of the optimizer step."""
+
+from __future__ import annotations
+
+
+def _check(start: int, end: int, frequency: int) -> None:
+    if end < start:
+        raise ValueError(f"end step {end} is before start step {start}")
+    if frequency < 1:
+        raise ValueError(f"frequency must be >= 1, got {frequency}")
+
+
+def _last_update(step: int, start: int, end: int, frequency: int) -> int:
+    """The most recent pruning step at or before ``step`` (updates at start, start+f, ..., and at end)."""
+    if step >= end:
+        return end
+    return start + (step - start) // frequency * frequency
+
+
+def cubic_sparsity(step: int, *, initial: float, final: float, start: int, end: int, frequency: int) -> float:
+    """Zhu & Gupta (2017, eq. 1) gradual pruning: ``s_t = s_f + (s_i - s_f) (1 - (t - t0)/(n dt))^3``.
+
+    Sparsity is 0 before ``start``, changes only every ``frequency`` steps from ``start``, and
+    stays at ``final`` from ``end`` on.
+    """
+    _check(start, end, frequency)
+    if step < start:
+        return 0.0
+    t = _last_update(step, start, end, frequency)
+    span = end - start
+    progress = 1.0 if span == 0 else (t - start) / span
+    return final + (initial - final) * (1.0 - progress) ** 3
+
+
+def linear_sparsity(step: int, *, initial: float, final: float, start: int, end: int, frequency: int) -> float:
+    """Sparsity ramped linearly from ``initial`` at ``start`` to ``final`` at ``end``, updated every ``frequency``."""
+    _check(start, end, frequency)
+    if step < start:
+        return 0.0
+    t = _last_update(step, start, end, frequency)
+    span = end - start
+    progress = 1.0 if span == 0 else (t - start) / span
+    return initial + (final - initial) * progress
+
+
+def is_update_step(step: int, *, start: int, end: int, frequency: int) -> bool:
+    """Whether the masks are recomputed at ``step`` (start, every ``frequency`` steps, and at ``end``)."""
+    return step == end or (start <= step < end and (step - start) % frequency == 0)
+
+
+SCHEDULES = {"cubic": cubic_sparsity, "linear": linear_sparsity}
