@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
+
+# One OpenMP thread unless the user says otherwise: torch's many small ops (and numpy's) lose more to
+# thread hand-off than they gain on the 2-core machines this tool targets (see TrainConfig.threads).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import typer
 

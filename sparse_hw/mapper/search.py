@@ -298,6 +298,7 @@ class Mapper:
     def run(self, progress: Callable[[int, int], None] | None = None) -> SearchResult:
         s = self.settings
         start = time.perf_counter()
+        stopped_by_budget = False
         self._diag = {}
         self.mode = "random"
         best_key = None
@@ -357,6 +358,7 @@ class Mapper:
                     if s.search_size and candidates >= s.search_size:
                         break
                 if s.budget_s is not None and time.perf_counter() - start > s.budget_s:
+                    stopped_by_budget = True
                     break
         finally:
             if pool is not None:
@@ -365,8 +367,13 @@ class Mapper:
         if best_mb is None:
             raise self._nothing_fits(reasons, candidates)
         evaluation = self.engine.evaluation(best_mb, 0)
+        notes = list(best_mb.notes)
+        if stopped_by_budget:
+            notes.append(f"search stopped by the {s.budget_s:g} s time budget after {candidates} candidates: "
+                         "the best mapping may differ on a faster or slower machine")
+            evaluation.notes.append(notes[-1])
         return SearchResult(best_mb, evaluation, candidates, valid, seconds, self.mode, self.space.describe(),
-                            list(best_mb.notes), exact_evaluations=evaluated)
+                            notes, exact_evaluations=evaluated)
 
     # ------------------------------------------------------------------ diagnostics
     def _nothing_fits(self, reasons: Counter, evaluated: int) -> MappingError:
