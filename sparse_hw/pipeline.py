@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import BackendError, ConfigError, MappingError
 from .io import RunManifest, atomic_dir, atomic_write, atomic_write_json
 
 
@@ -189,6 +189,15 @@ def simulate(
     from .sweep import LayerJob, ResultCache, job_settings, run_sweep
 
     BACKENDS.get(backend)
+    if backend == "timeloop":
+        from .backends.timeloop import MAPPER, timeloop_available
+
+        if timeloop_available().get(MAPPER) is None:
+            raise BackendError(
+                f"--backend timeloop needs {MAPPER} on PATH, and it is not there",
+                fix="put the Timeloop v3.0.3 binaries on PATH (see ../shared/reference/timeloop/README.md, "
+                "'Tools') or use --backend builtin, sparse-hw's own engine",
+            )
     if not dirs:
         raise ConfigError("no extract folder given", fix="pass one or more folders written by `sparse-hw extract`")
     if not archs:
@@ -228,10 +237,17 @@ def simulate(
         store.close()
     failed = [r for r in results if r.error]
     if failed:
-        lines = "; ".join(f"{r.job.label()}: {r.error}" for r in failed[:5])
-        raise ConfigError(
-            f"{len(failed)} of {len(results)} layer jobs failed: {lines}",
-            fix="see the messages; `sparse-hw map` on one problem file gives the full diagnosis",
+        by_error: dict[str, list[str]] = {}
+        for r in failed:
+            by_error.setdefault(str(r.error), []).append(r.job.label())
+        parts = []
+        for error, labels in list(by_error.items())[:3]:
+            shown = ", ".join(labels[:4]) + (f" and {len(labels) - 4} more" if len(labels) > 4 else "")
+            parts.append(f"{shown}: {error}")
+        raise MappingError(
+            f"{len(failed)} of {len(results)} layer jobs failed (nothing was written; finished jobs are cached). "
+            + " | ".join(parts),
+            fix="`sparse-hw map --arch ARCH PROBLEM.yaml` on one of the problem files gives the full diagnosis",
         )
     from .model.result import Evaluation
 

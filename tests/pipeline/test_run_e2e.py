@@ -61,6 +61,38 @@ def test_every_stage_writes_its_files(run_dir: Path) -> None:
     assert list((out / "report" / "figures").glob("*.png"))
 
 
+def test_every_table_has_its_columns_and_no_holes(run_dir: Path) -> None:
+    from sparse_hw.report import columns as col
+
+    out = run_dir / "out"
+    expect = {
+        "extract/l1_70/layers.csv": col.LAYER_COLUMNS,
+        "simulate/results.csv": col.LAYER_COLUMNS + col.RESULT_COLUMNS,
+        "simulate/breakdown.csv": col.REQUIRED_BREAKDOWN_COLUMNS,
+        "report/summary.csv": col.SUMMARY_COLUMNS,
+        "report/layers.csv": col.LAYER_REPORT_COLUMNS,
+        "report/energy_breakdown.csv": col.ENERGY_BREAKDOWN_COLUMNS,
+        "report/weight_hist.csv": col.WEIGHT_HIST_COLUMNS,
+    }
+    for rel, names in expect.items():
+        table = pd.read_csv(out / rel)
+        missing = [c for c in names if c not in table.columns]
+        assert not missing, (rel, missing)
+        assert len(table) > 0, rel
+    results = pd.read_csv(out / "simulate" / "results.csv")
+    assert len(results) == 2 * 5 * 2
+    numeric = ["energy_pj", "cycles", "area_um2", "utilization", "macs", "weight_density", "input_density",
+               "output_density", "mapper_seconds", "accuracy"]
+    assert not results[numeric].isna().any().any()
+    assert set(results["backend"]) == {"builtin"} and set(results["mapper_seed"]) == {0}
+    # the energy breakdown of each layer adds up to its energy
+    breakdown = pd.read_csv(out / "simulate" / "breakdown.csv")
+    energy = breakdown[breakdown["metric"] == col.ENERGY_METRIC]
+    sums = energy.groupby(["checkpoint", "arch", "layer"])["value"].sum()
+    for _, row in results.iterrows():
+        assert sums.loc[(row["checkpoint"], row["arch"], row["layer"])] == pytest.approx(row["energy_pj"], rel=1e-6)
+
+
 def test_report_shows_what_each_design_exploits(run_dir: Path) -> None:
     summary = pd.read_csv(run_dir / "out" / "report" / "summary.csv")
     assert set(summary["arch_exploits"]) == {"none", "weights+inputs"}
