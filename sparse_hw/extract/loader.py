@@ -19,6 +19,8 @@ unless trusted, so an untrusted pickle is refused with the names of its blocked 
 
 from __future__ import annotations
 
+import hashlib
+
 import pickle
 import zipfile
 from collections.abc import Mapping
@@ -32,7 +34,7 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError, SparseHwError
 from ..io import sha256_file
 
-#: The checkpoint id is this many leading hex digits of the file's sha256.
+#: The checkpoint id is this many leading hex digits of the sha256 of the checkpoint's tensors.
 CHECKPOINT_ID_LENGTH = 12
 
 _REBUILDABLE = (nn.Conv1d, nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d)
@@ -44,6 +46,10 @@ class RawCheckpoint:
 
     path: Path
     sha256: str
+    """Of the file (provenance in manifests)."""
+    weights_sha256: str
+    """Of the tensors alone (:func:`tensors_sha256`): the same weights give the same id whatever the
+    metadata says (a retrained checkpoint with the same seed differs only in its recorded timings)."""
     state_dict: dict[str, torch.Tensor] | None
     meta: Any | None
     """``CheckpointMeta`` of our checkpoints, else None."""
@@ -55,7 +61,7 @@ class RawCheckpoint:
 
     @property
     def checkpoint_id(self) -> str:
-        return self.sha256[:CHECKPOINT_ID_LENGTH]
+        return self.weights_sha256[:CHECKPOINT_ID_LENGTH]
 
     @property
     def source(self) -> str:
@@ -126,12 +132,14 @@ def read_checkpoint(path: str | Path, *, trust: bool = False) -> RawCheckpoint:
     if trust and path.is_file():
         obj = _trusted_load(path)
         if isinstance(obj, nn.Module):
+            module = obj.cpu().eval()
             return RawCheckpoint(
                 path,
                 sha256_file(path),
+                tensors_sha256(module.state_dict()),
                 None,
                 None,
-                module=obj.cpu().eval(),
+                module=module,
                 notes=(f"loaded a pickled {type(obj).__name__} (trusted)",),
             )
     state, meta = load_checkpoint(path, trust=trust)
@@ -144,7 +152,22 @@ def read_checkpoint(path: str | Path, *, trust: bool = False) -> RawCheckpoint:
         notes.append(
             f"folded torch.nn.utils.prune masks into {len(folded)} weights (weight = weight_orig * weight_mask)"
         )
-    return RawCheckpoint(path, sha256_file(path), state, meta, folded=folded, notes=tuple(notes))
+    return RawCheckpoint(path, sha256_file(path), tensors_sha256(state), state, meta, folded=folded,
+                         notes=tuple(notes))
+
+
+def tensors_sha256(state: dict[str, torch.Tensor]) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes, in name order (the weights' identity)."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        value = state[name]
+        if not isinstance(value, torch.Tensor):
+            digest.update(f"{name}={value!r};".encode())
+            continue
+        tensor = value.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}:{value.dtype}:{tuple(value.shape)};".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
 
 
 def _trusted_load(path: Path) -> Any:

@@ -62,7 +62,7 @@ class LayerRecord:
     model: str
     """Registry name of the model (or the module's class name for a foreign model)."""
     checkpoint_id: str
-    """First 12 hex digits of the checkpoint file's sha256."""
+    """First 12 hex digits of the sha256 of the checkpoint's tensors (the same weights, the same id)."""
     layer: str
     """Module path (``layer1.0.conv1``)."""
     order: int

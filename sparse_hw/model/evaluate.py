@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import MappingError
-from .arch import ArchModel, compile_arch
+from .arch import STORAGE_OPS, ArchModel, compile_arch
 from .cost import _cluster_utilization, _throttle, check_fit, dense_costs, vector_ratio
 from .mapping import MappingBatch, compile_mapping, mapping_to_directives
 from .nest import DenseNest, analyze
@@ -25,22 +25,9 @@ from .sparse_batch import BatchSparseEvaluator
 
 FAIL_TEXT = {1: "capacity exceeded", 2: "spatial fan-out exceeds the mesh", 3: "below the level's minimum utilization"}
 
-_DATA_OPS = (
-    "random_read",
-    "random_fill",
-    "random_update",
-    "gated_read",
-    "gated_fill",
-    "gated_update",
-    "skipped_read",
-    "skipped_fill",
-    "skipped_update",
-    "decompression_count",
-    "compression_count",
-)
-_FMT_OPS = tuple(
-    f"{kind}_metadata_{op}" for op in ("read", "fill", "update") for kind in ("random", "gated", "skipped")
-)
+# Data actions then metadata actions, both in the ERT op order of model.arch.STORAGE_OPS.
+_DATA_OPS = tuple(op for op in STORAGE_OPS if "metadata" not in op)
+_FMT_OPS = tuple(op for op in STORAGE_OPS if "metadata" in op)
 
 
 @dataclass

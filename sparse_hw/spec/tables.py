@@ -62,6 +62,16 @@ class ERTEntry(SpecModel):
         return max(values) if values else None
 
 
+def _last_match(entries, level_name: str):
+    """The last entry whose name matches ``level_name`` by its last path element (Accelergy's naming)."""
+    key = component_key(level_name)
+    found = None
+    for entry in entries:
+        if component_key(entry.name) == key:
+            found = entry
+    return found
+
+
 class ERT(_Versioned):
     """Energy reference table."""
 
@@ -69,12 +79,7 @@ class ERT(_Versioned):
 
     def component(self, level_name: str) -> ERTEntry | None:
         """The entry Timeloop uses for a level (last match wins, as a later table row overrides)."""
-        key = component_key(level_name)
-        found = None
-        for entry in self.tables:
-            if component_key(entry.name) == key:
-                found = entry
-        return found
+        return _last_match(self.tables, level_name)
 
 
 class ARTEntry(SpecModel):
@@ -90,12 +95,8 @@ class ART(_Versioned):
     tables: list[ARTEntry] = Field(default_factory=list)
 
     def component(self, level_name: str) -> ARTEntry | None:
-        key = component_key(level_name)
-        found = None
-        for entry in self.tables:
-            if component_key(entry.name) == key:
-                found = entry
-        return found
+        """The area entry of a level (last match wins, as in the ERT)."""
+        return _last_match(self.tables, level_name)
 
 
 class SubcomponentAction(SpecModel):

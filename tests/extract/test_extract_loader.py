@@ -13,7 +13,9 @@ from torch.nn.utils import prune
 
 from sparse_hw.errors import CheckpointError, DataError
 from sparse_hw.extract import extract
-from sparse_hw.extract.loader import fold_prune_masks, read_checkpoint
+from sparse_hw.extract.loader import fold_prune_masks, read_checkpoint, tensors_sha256
+from sparse_hw.io import sha256_file
+from sparse_hw.train.checkpoint import load_checkpoint
 from sparse_hw.train.models import create_model
 from tests.extract.helpers import LENET_DIGITS, lenet_checkpoint, magnitude_prune, model_checkpoint
 
@@ -41,10 +43,24 @@ def test_our_checkpoint_records_the_checkpoint_facts(tmp_path: Path) -> None:
     result = extract(ckpt, out=tmp_path / "ex", calib_samples=32)
     rec = result.records[0]
     assert (rec.model, rec.method, rec.target_sparsity, rec.accuracy) == ("lenet5", "structured+l1", 0.7, 0.9)
-    from sparse_hw.io import sha256_file
-
-    assert rec.checkpoint_id == sha256_file(ckpt)[:12] == result.checkpoint_id
+    state, _ = load_checkpoint(ckpt)
+    assert rec.checkpoint_id == tensors_sha256(state)[:12] == result.checkpoint_id
+    assert read_checkpoint(ckpt).sha256 == sha256_file(ckpt)  # the file's own hash stays for provenance
     assert rec.calib_samples == 32  # from the digits test split, the dataset the checkpoint names
+
+
+def test_checkpoint_id_names_the_weights_not_the_metadata(tmp_path: Path) -> None:
+    """Retraining with the same seed writes other timings into the metadata, never another id."""
+    a = read_checkpoint(lenet_checkpoint(tmp_path / "a.pt", accuracy_after=0.9))
+    b = read_checkpoint(lenet_checkpoint(tmp_path / "b.pt", accuracy_after=0.8, created="2026-02-02T00:00:00+00:00"))
+    c = read_checkpoint(lenet_checkpoint(tmp_path / "c.pt", sparsity=0.5))
+    assert a.sha256 != b.sha256 and a.checkpoint_id == b.checkpoint_id
+    assert c.checkpoint_id != a.checkpoint_id
+    # A scalar tensor and a bool mask hash too; one changed value changes the id.
+    state = {"w": torch.ones(3), "n": torch.tensor(5), "mask": torch.tensor([True, False])}
+    changed = dict(state, w=torch.tensor([1.0, 1.0, 1.5]))
+    assert tensors_sha256(state) == tensors_sha256(dict(reversed(list(state.items()))))
+    assert tensors_sha256(state) != tensors_sha256(changed)
 
 
 def test_torch_prune_state_dict_is_folded(tmp_path: Path) -> None:
