@@ -170,7 +170,7 @@ def simulate(
     *,
     out: Path,
     backend: str = "builtin",
-    workers: int = 1,
+    workers: int = 0,
     engine: str = "local",
     scheduler: str | None = None,
     seed: int = 0,
@@ -184,6 +184,7 @@ def simulate(
     import pandas as pd
 
     from .backends import BACKENDS
+    from .mapper.search import resolve_jobs
     from .report.tables import breakdown_rows
     from .spec.library import architecture_files
     from .sweep import LayerJob, ResultCache, job_settings, run_sweep
@@ -228,6 +229,7 @@ def simulate(
                 rows_meta.append((row.to_dict(), facts))
     cache_path = Path(cache) if cache is not None else Path(out).parent / ".sparse-hw-cache.sqlite"
     store = ResultCache(cache_path)
+    workers = resolve_jobs(workers)
     started = time.time()
     try:
         report_progress = (lambda r: progress(r, len(jobs))) if progress else None

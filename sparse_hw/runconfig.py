@@ -81,7 +81,8 @@ class SimulatePlan(_Strict):
     archs: list[str]
     """Built-in architectures to map every layer on (see `sparse-hw arch list`)."""
     backend: str = "builtin"
-    workers: int = Field(1, ge=1)
+    workers: int = Field(0, ge=0)
+    """Parallel layer jobs; 0 = every core (at most 8). Results are identical for any value."""
     engine: str = "local"
     scheduler: str | None = None
     budget_s: float | None = Field(None, gt=0)

@@ -21,7 +21,8 @@ def register(app: typer.Typer) -> None:
         ),
         seed: int | None = typer.Option(None, "--seed", help="Seed of the search (recorded in the outputs)."),
         budget_s: float | None = typer.Option(None, "--budget-s", help="Stop searching after this many seconds."),
-        jobs: int = typer.Option(1, "--jobs", help="Processes evaluating candidates (same result for any value)."),
+        jobs: int = typer.Option(
+            1, "--jobs", min=0, help="Processes evaluating candidates (same result for any value); 0 = every core."),
         mode: str = typer.Option("auto", "--mode", help="auto | exhaustive | random."),
         pad: bool = typer.Option(False, "--pad", help="Pad dimensions with large prime factors so they factorize."),
         as_json: bool = typer.Option(False, "--json", help="Print the best mapping's evaluation as JSON."),

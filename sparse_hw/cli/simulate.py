@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         arch: list[str] = typer.Option(..., "--arch", help="Built-in architecture (repeat for several)."),
         out: Path = typer.Option(..., "--out", help="Output folder (results.csv, breakdown.csv, mappings/)."),
         backend: str = typer.Option("builtin", "--backend", help="builtin (sparse-hw's engine) or timeloop."),
-        jobs: int = typer.Option(1, "--jobs", help="Parallel layer jobs."),
+        jobs: int = typer.Option(0, "--jobs", min=0, help="Parallel layer jobs; 0 = every core (at most 8)."),
         engine: str = typer.Option("local", "--engine", help="local (process pool) or dask."),
         scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786."),
         seed: int = typer.Option(0, "--seed", help="Mapper seed (recorded)."),

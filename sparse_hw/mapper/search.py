@@ -307,7 +307,7 @@ class Mapper:
         since_improvement = 0
         invalid_run = 0
         reasons: Counter = Counter()
-        jobs = max(1, int(s.jobs or 1))
+        jobs = resolve_jobs(s.jobs)
         bounds = Bounds(self.engine)
         self._fraction = bounds.fraction
         pool = None
@@ -395,7 +395,13 @@ class Mapper:
 
 
 def default_jobs() -> int:
+    """Every core of this machine, at most 8 (more processes rarely pay for their start-up)."""
     return max(1, min(os.cpu_count() or 1, 8))
+
+
+def resolve_jobs(jobs: int | None) -> int:
+    """``--jobs``/``workers`` as given; 0 (or None) means every core (:func:`default_jobs`)."""
+    return default_jobs() if not jobs else max(1, int(jobs))
 
 
 def padded_size(n: int) -> int:
@@ -426,4 +432,4 @@ def _pf(n: int) -> list[int]:
     return prime_factors(n) or [1]
 
 
-__all__ = ["Mapper", "SearchSettings", "SearchResult", "padded_size", "awkward_dims", "default_jobs"]
+__all__ = ["Mapper", "SearchSettings", "SearchResult", "padded_size", "awkward_dims", "default_jobs", "resolve_jobs"]

@@ -95,3 +95,12 @@ def test_padded_size_factorizes():
     assert padded_size(131) == 135
     assert padded_size(64) == 64
     assert padded_size(1000) == 1000
+
+
+def test_jobs_zero_means_every_core(monkeypatch) -> None:
+    from sparse_hw.mapper import search
+
+    monkeypatch.setattr(search.os, "cpu_count", lambda: 32)
+    assert search.resolve_jobs(0) == search.resolve_jobs(None) == 8  # every core, at most 8
+    monkeypatch.setattr(search.os, "cpu_count", lambda: 2)
+    assert search.resolve_jobs(0) == 2 and search.resolve_jobs(3) == 3 and search.resolve_jobs(1) == 1
