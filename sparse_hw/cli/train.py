@@ -48,7 +48,9 @@ def register(app: typer.Typer) -> None:
         finetune_epochs: int | None = typer.Option(None, "--finetune-epochs",
                                                    help="Fine-tuning epochs after pruning (default 2)."),
         lr: float = typer.Option(3e-3, "--lr", help="Learning rate (dense, gmp, admm)."),
-        finetune_lr: float | None = typer.Option(None, "--finetune-lr", help="Fine-tuning learning rate (default lr/10)."),
+        finetune_lr: float | None = typer.Option(
+            None, "--finetune-lr", help="Fine-tuning learning rate (default lr/10 after gmp/admm, lr after l1, global "
+            "or structured)."),
         batch_size: int = typer.Option(32, "--batch-size"),
         optimizer: str = typer.Option("adam", "--optimizer", help="adam or sgd."),
         model_arg: list[str] = typer.Option(None, "--model-arg", help="Model argument KEY=VALUE (e.g. width=0.25)."),

@@ -208,3 +208,13 @@ def test_method_names_match_the_shared_vocabulary():
     from sparse_hw.names import PruneMethod
 
     assert {m.value for m in PruneMethod} == set(list_methods())
+
+
+def test_one_shot_cuts_fine_tune_at_the_training_rate():
+    """gmp/admm adapt while pruning and fine-tune at lr/10; a one-shot cut among the methods gets lr."""
+    base = {"model": "lenet5", "data": "digits", "sparsity": 0.8, "lr": 0.004}
+    assert TrainConfig(**base, methods=["gmp"]).resolved_finetune_lr() == pytest.approx(0.0004)
+    assert TrainConfig(**base, methods=["admm"]).resolved_finetune_lr() == pytest.approx(0.0004)
+    for methods in (["l1"], ["global"], ["structured"], ["structured", "gmp"]):
+        assert TrainConfig(**base, methods=methods).resolved_finetune_lr() == pytest.approx(0.004)
+    assert TrainConfig(**base, methods=["l1"], finetune_lr=0.001).resolved_finetune_lr() == 0.001
