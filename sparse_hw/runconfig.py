@@ -143,15 +143,20 @@ def load_run_config(path: str | Path) -> RunConfig:
         raise
     from .train.config import TrainConfig
 
+    problems = ProblemCollector()
     for ckpt in cfg.checkpoints:
         merged = {**cfg.train, **ckpt.overrides}
         merged.setdefault("seed", cfg.seed)
+        where = f"checkpoints[{ckpt.name}]"
         try:
             TrainConfig.model_validate(merged)
         except ValidationError as exc:
-            problems = ProblemCollector()
             for err in exc.errors():
                 loc = ".".join(str(p) for p in err["loc"])
-                problems.add(err["msg"], file=path, key_path=f"checkpoints[{ckpt.name}].{loc}", fix="see TrainConfig")
-            problems.raise_if_any(ConfigError)
+                problems.add(err["msg"], file=path, key_path=f"{where}.{loc}", fix="see TrainConfig")
+        except ConfigError as exc:  # TrainConfig's own checks (method names, targets), located in this file
+            for prob in exc.problems:
+                problems.add(prob.message, file=path, key_path=f"{where}.{prob.key_path}" if prob.key_path else where,
+                             fix=prob.fix)
+    problems.raise_if_any(ConfigError)
     return cfg

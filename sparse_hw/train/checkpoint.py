@@ -128,12 +128,43 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta) ->
     return atomic_write(path, buffer.getvalue())
 
 
-def _unsafe_globals(path: Path, exc: Exception) -> list[str]:
+def _unsafe_globals(path: Path, exc: Exception) -> list[str] | None:
+    """The globals the weights-only unpickler refused; None when the file is no pickle at all (corrupt)."""
     try:
         found = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
-    except Exception:  # noqa: BLE001 - legacy (non-zip) files cannot be scanned; fall back to the message
-        found = []
+    except Exception:  # noqa: BLE001 - legacy (non-zip) files cannot be scanned by torch; read the opcodes
+        found = _legacy_pickle_globals(path)
+        if found is None:
+            return None
     return found or sorted(set(re.findall(r"GLOBAL ([\w.]+)", str(exc))))
+
+
+def _legacy_pickle_globals(path: Path) -> list[str] | None:
+    """Globals a plain pickle file names, read from its opcodes without executing any (None: not a pickle)."""
+    import pickletools
+
+    found: set[str] = set()
+    strings: list[str] = []
+    try:
+        for op, arg, _ in pickletools.genops(path.read_bytes()):
+            if op.name == "GLOBAL":
+                found.add(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.add(f"{strings[-2]}.{strings[-1]}")
+            elif isinstance(arg, str):
+                strings.append(arg)
+    except Exception:  # noqa: BLE001 - any parse failure means the bytes are not a pickle
+        return None
+    return sorted(found)
+
+
+def _first_line(exc: Exception) -> str:
+    """The informative line of torch's long unpickling messages (e.g. ``Unsupported operand 103``)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for line in lines:
+        if line.startswith(("Unsupported", "Invalid", "invalid")):
+            return line
+    return lines[0] if lines else type(exc).__name__
 
 
 def load_checkpoint(path: str | Path, *, trust: bool = False) -> tuple[dict[str, torch.Tensor], CheckpointMeta | None]:
@@ -156,6 +187,9 @@ def load_checkpoint(path: str | Path, *, trust: bool = False) -> tuple[dict[str,
             raise CheckpointError(f"checkpoint {path} cannot be unpickled: {exc}",
                                   fix="re-save the checkpoint") from None
         blocked = _unsafe_globals(path, exc)
+        if blocked is None:  # nothing to trust: the bytes are not a pickle at all
+            raise CheckpointError(f"checkpoint {path} is corrupt or not a torch file: {_first_line(exc)}",
+                                  fix="re-create the checkpoint (sparse-hw train ... --out)") from None
         raise CheckpointError(
             f"checkpoint {path} holds objects outside the weights-only allow-list"
             + (f" (blocked globals: {', '.join(blocked)})" if blocked else ""),

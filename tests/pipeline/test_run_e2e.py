@@ -145,6 +145,22 @@ def test_bad_run_config_exits_2_naming_the_key(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_bad_checkpoint_plans_are_all_reported_with_file_and_key(tmp_path: Path) -> None:
+    from sparse_hw.errors import ConfigError
+    from sparse_hw.runconfig import load_run_config
+
+    cfg = dict(CONFIG, out=str(tmp_path / "out"))
+    cfg["checkpoints"] = [{"name": "a", "methods": ["gmpp"], "sparsity": 0.5},
+                          {"name": "b", "methods": ["l1"], "sparsity": 1.5}]
+    path = tmp_path / "plans.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError, match=r"2 problems found") as info:
+        load_run_config(path)
+    text = info.value.render()
+    assert "plans.yaml, key 'checkpoints[a].methods': unknown pruning method 'gmpp'; did you mean 'gmp'?" in text
+    assert "checkpoints[b].sparsity" in text
+
+
 def _cached_rows(db: Path) -> int:
     if not db.exists():
         return 0

@@ -74,6 +74,10 @@ def test_corrupt_and_missing_files(tmp_path):
     bad.write_bytes(b"not a checkpoint at all")
     with pytest.raises(CheckpointError, match="corrupt"):
         load_checkpoint(bad)
+    text = tmp_path / "notes.pt"  # unpickles far enough to fail inside the weights-only unpickler
+    text.write_bytes(b"garbage\n")
+    with pytest.raises(CheckpointError, match=r"corrupt or not a torch file: Unsupported operand"):
+        load_checkpoint(text)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "none.pt")
     legacy = tmp_path / "legacy.pt"
