@@ -17,9 +17,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sparse_hw.model.evaluate import Engine  # noqa: E402
-from sparse_hw.spec import load_spec  # noqa: E402
-from tests.reference_cases import case_ids, input_files, results  # noqa: E402
+from sparse_hw.model.evaluate import Engine
+from sparse_hw.spec import load_spec
+from tests.reference_cases import case_ids, input_files, results
 
 
 def main() -> None:

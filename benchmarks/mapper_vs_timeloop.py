@@ -20,10 +20,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sparse_hw.backends.analytical import map_spec  # noqa: E402
-from sparse_hw.model.evaluate import Engine  # noqa: E402
-from sparse_hw.spec import load_spec  # noqa: E402
-from tests.reference_cases import best_mapping_file, case_ids, input_files, results  # noqa: E402
+from sparse_hw.backends.analytical import map_spec
+from sparse_hw.model.evaluate import Engine
+from sparse_hw.spec import load_spec
+from tests.reference_cases import best_mapping_file, case_ids, input_files, results
 
 
 def main() -> None:

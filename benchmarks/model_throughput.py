@@ -17,12 +17,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sparse_hw.mapper.constraints import compile_rules  # noqa: E402
-from sparse_hw.mapper.mapspace import MapSpace  # noqa: E402
-from sparse_hw.model.evaluate import Engine  # noqa: E402
-from sparse_hw.spec import load_spec  # noqa: E402
-from sparse_hw.spec.library import architecture_files  # noqa: E402
-from tests.reference_cases import REFERENCE  # noqa: E402
+from sparse_hw.mapper.constraints import compile_rules
+from sparse_hw.mapper.mapspace import MapSpace
+from sparse_hw.model.evaluate import Engine
+from sparse_hw.spec import load_spec
+from sparse_hw.spec.library import architecture_files
+from tests.reference_cases import REFERENCE
 
 PROBLEM = REFERENCE / "cases" / "ref__dense__resnet18_conv4x__w1_i1__mapper" / "inputs" / "problem.yaml"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sparse_hw.train import TrainConfig, train  # noqa: E402
+from sparse_hw.train import TrainConfig, train
 
 
 def run(epochs: int, prune_epochs: int, finetune_epochs: int, sparsity: float, seed: int, data_options: dict,

@@ -13,9 +13,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "report"))
 
-import report_fixture_data as fx  # noqa: E402
+import report_fixture_data as fx
 
-from sparse_hw.report import report  # noqa: E402
+from sparse_hw.report import report
 
 GOLDEN_DIR = REPO / "tests" / "report" / "golden"
 #: The figures compared pixel by pixel in tests/report/test_report_figures.py.

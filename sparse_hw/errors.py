@@ -103,7 +103,7 @@ class ProblemCollector:
     def add(self, message: str, *, file=None, key_path=None, fix=None, line=None) -> None:
         self.problems.append(Problem(message, None if file is None else str(file), key_path, fix, line))
 
-    def extend(self, other: "ProblemCollector | list[Problem]") -> None:
+    def extend(self, other: ProblemCollector | list[Problem]) -> None:
         self.problems.extend(other.problems if isinstance(other, ProblemCollector) else other)
 
     def raise_if_any(self, cls: type[SparseHwError] = SpecError) -> None:

@@ -90,7 +90,7 @@ _Loader.add_multi_constructor("!", _construct_tagged)
 def load_yaml_text(text: str, source: str | Path = "<string>") -> Any:
     """Parse YAML text safely; a syntax error becomes a SpecError naming the file and line."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -226,7 +226,7 @@ class RunManifest(BaseModel):
             for f in sorted(q for q in p.rglob("*") if q.is_file()):
                 self.inputs[str(f)] = sha256_file(f)
 
-    def finish(self, status: str = "ok") -> "RunManifest":
+    def finish(self, status: str = "ok") -> RunManifest:
         self.finished = time.time()
         self.status = status
         return self

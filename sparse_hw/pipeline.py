@@ -421,4 +421,4 @@ def command_line() -> list[str]:
     return list(sys.argv)
 
 
-__all__ = ["model_files", "map_files", "train", "extract", "simulate", "report", "run", "arch_exploits"]
+__all__ = ["arch_exploits", "extract", "map_files", "model_files", "report", "run", "simulate", "train"]

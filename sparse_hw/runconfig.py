@@ -113,7 +113,7 @@ class RunConfig(_Strict):
     report: ReportPlan = Field(default_factory=ReportPlan)
 
     @model_validator(mode="after")
-    def _check(self) -> "RunConfig":
+    def _check(self) -> RunConfig:
         names = [c.name for c in self.checkpoints]
         if len(set(names)) != len(names):
             raise ValueError(f"checkpoint names repeat: {names}")

@@ -164,7 +164,8 @@ def run_sweep(
 
 def _run_dask(todo, scheduler: str | None, workers: int, finish) -> None:
     try:
-        from dask.distributed import Client, LocalCluster, as_completed as dask_completed
+        from dask.distributed import Client, LocalCluster
+        from dask.distributed import as_completed as dask_completed
     except ImportError:
         raise ConfigError(
             "--engine dask needs the optional Dask extra",

@@ -24,7 +24,7 @@ def reference_dir() -> Path:
 
 # One torch thread in every test (and in the processes tests start): the tiny models here run many
 # small ops, where OpenMP's hand-off between two threads costs more than the work (see TrainConfig.threads).
-import os  # noqa: E402
+import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")

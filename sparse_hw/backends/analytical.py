@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import MappingError, SpecError
 from ..io import dump_yaml
 from ..mapper.constraints import compile_rules
-from ..mapper.search import Mapper, SearchResult, SearchSettings, awkward_dims, padded_size
+from ..mapper.search import Mapper, SearchResult, SearchSettings, awkward_dims
 from ..model.evaluate import Engine
 from ..model.mapping import mapping_to_directives
 from ..model.problem import ProblemModel
@@ -135,9 +135,8 @@ def run_layer_job(job) -> dict[str, Any]:
     if job.backend == "timeloop":
         import tempfile
 
-        from .timeloop import TimeloopBackend
-
         from ..spec.problem_shape import fit_problem_files
+        from .timeloop import TimeloopBackend
 
         with tempfile.TemporaryDirectory(prefix="sparse-hw-timeloop-") as work:
             files = fit_problem_files([Path(f) for f in files], Path(work))

@@ -91,7 +91,7 @@ class TimeloopBackend:
         stderr_path = out_dir / f"{tool}.stderr.txt"
         start = time.perf_counter()
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-            proc = subprocess.Popen(  # noqa: S603 - argument list, no shell
+            proc = subprocess.Popen(
                 argv, cwd=workdir, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True
             )
             try:

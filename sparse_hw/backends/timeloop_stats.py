@@ -87,7 +87,7 @@ class Block:
     def number(self, *keys: str, default: float | None = None) -> float | None:
         """First of ``keys`` that is printed, as a number; a per-rank key is the sum of its ranks."""
         for key in keys:
-            if key in self.ranks and self.ranks[key]:
+            if self.ranks.get(key):
                 return float(sum(m + p for m, p in self.ranks[key].values()))
             value = self.values.get(key)
             if isinstance(value, float):
@@ -309,7 +309,7 @@ class TimeloopStats:
             for ds_name, ds in lv.dataspaces.items():
                 row = {**base, "dataspace": ds_name, "level_cycles": lv.cycles}
                 for key, value in ds.values.items():
-                    if key in ds.ranks and ds.ranks[key]:
+                    if ds.ranks.get(key):
                         for rank, (meta, payload) in ds.ranks[key].items():
                             row[f"{key} [rank{rank} metadata]"] = meta
                             row[f"{key} [rank{rank} payload]"] = payload

@@ -20,7 +20,6 @@ unless trusted, so an untrusted pickle is refused with the names of its blocked 
 from __future__ import annotations
 
 import hashlib
-
 import pickle
 import zipfile
 from collections.abc import Mapping

@@ -103,7 +103,7 @@ class MapSpace:
     enumeration_limit: int = 2_000_000
 
     @classmethod
-    def build(cls, problem: ProblemModel, arch: ArchModel, rules: Rules) -> "MapSpace":
+    def build(cls, problem: ProblemModel, arch: ArchModel, rules: Rules) -> MapSpace:
         space = cls(problem, arch, rules)
         n_lv = arch.n_levels
         n_dims = problem.n_dims

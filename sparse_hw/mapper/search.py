@@ -432,4 +432,4 @@ def _pf(n: int) -> list[int]:
     return prime_factors(n) or [1]
 
 
-__all__ = ["Mapper", "SearchSettings", "SearchResult", "padded_size", "awkward_dims", "default_jobs", "resolve_jobs"]
+__all__ = ["Mapper", "SearchResult", "SearchSettings", "awkward_dims", "default_jobs", "padded_size", "resolve_jobs"]

@@ -78,7 +78,7 @@ class TensorDensity:
     nnz: int  # hypergeometric r = ceil(d*N)
 
     @staticmethod
-    def build(spec: DensitySpec, tensor_size: int) -> "TensorDensity":
+    def build(spec: DensitySpec, tensor_size: int) -> TensorDensity:
         dist = spec.distribution.replace("-", "_")
         if spec.density >= 1.0:
             return TensorDensity("dense", 1.0, tensor_size, tensor_size)

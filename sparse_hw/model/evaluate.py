@@ -83,7 +83,7 @@ class Engine:
         self.sparse_batch = BatchSparseEvaluator(self.sparse, arch)
 
     @classmethod
-    def from_spec(cls, spec, arch_name: str | None = None) -> "Engine":
+    def from_spec(cls, spec, arch_name: str | None = None) -> Engine:
         if spec.problem is None:
             raise MappingError("no problem in the input files", key_path="problem", fix="pass a problem YAML")
         files = getattr(spec, "files", None) or []
@@ -263,8 +263,8 @@ class Engine:
                 read_demand += math.ceil(r_words / scaling - 1e-9) / compute_cycles
                 write_demand += math.ceil(w_words / scaling - 1e-9) / compute_cycles
 
-                def fsum(op):
-                    return float(sum(a + b for a, b in tile.fmt.get(op, [])))
+                def fsum(op, fmt=tile.fmt):
+                    return float(sum(a + b for a, b in fmt.get(op, [])))
 
                 levels.append(
                     LevelStats(

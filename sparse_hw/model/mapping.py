@@ -45,7 +45,7 @@ class MappingBatch:
         np.put_along_axis(pos, self.spatial_perm, np.broadcast_to(rows, self.spatial_perm.shape), axis=2)
         return pos < self.split[:, :, None]
 
-    def select(self, idx) -> "MappingBatch":
+    def select(self, idx) -> MappingBatch:
         idx = np.atleast_1d(np.asarray(idx))
         return MappingBatch(
             self.temporal[idx],
@@ -58,7 +58,7 @@ class MappingBatch:
         )
 
     @staticmethod
-    def concat(batches: list["MappingBatch"]) -> "MappingBatch":
+    def concat(batches: list[MappingBatch]) -> MappingBatch:
         return MappingBatch(
             np.concatenate([b.temporal for b in batches]),
             np.concatenate([b.spatial for b in batches]),

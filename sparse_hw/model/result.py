@@ -135,7 +135,7 @@ class Evaluation:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Evaluation":
+    def from_json(cls, data: dict[str, Any]) -> Evaluation:
         """Inverse of `to_json` (cached sweep results are stored as JSON)."""
         fields = {f for f in LevelStats.__dataclass_fields__}
         levels = [LevelStats(**{k: v for k, v in lv.items() if k in fields}) for lv in data.get("levels", [])]

@@ -245,7 +245,6 @@ class BatchSparseEvaluator:
     def _saf_option(self, nest: DenseNest, mb: MappingBatch, level: int, target: int, cond: list[int]):
         """(target level, probability, occupancy) of one gating/skipping option for every mapping."""
         an = self.an
-        n = mb.n
         dims = sorted(set(an.relevant[target]).union(*[an.relevant[c] for c in cond]))
         first, inverse = _unique_rows(structure_key(mb, dims, [target], self.n_lv))
         u_count = first.shape[0]
@@ -287,7 +286,6 @@ class BatchSparseEvaluator:
     # ------------------------------------------------------------------ arithmetic part
     def evaluate(self, nest: DenseNest, mb: MappingBatch, base_valid: np.ndarray, base_reasons) -> BatchSparseCost:
         an = self.an
-        arch = self.arch
         prob_ = an.problem
         n = mb.n
         L, T = self.n_lv, self.n_t
@@ -529,11 +527,10 @@ class BatchSparseEvaluator:
         return ok, reasons
 
     def _cost(self, nest, st, data, fg, random_c, gated_c, skipped_c, keep):
-        an = self.an
         arch = self.arch
         comp = arch.compute
         n = keep.shape[0]
-        L, T = self.n_lv, self.n_t
+        T = self.n_t
         e = comp.op_energy
         compute_avg = nest.compute_utilized.astype(np.float64)
         compute_cycles = np.maximum(np.ceil((random_c + gated_c) / np.maximum(compute_avg, 1e-12) - _EPS), 1.0)
@@ -594,4 +591,4 @@ class BatchSparseEvaluator:
         return energy, cycles, util_
 
 
-__all__ = ["BatchSparseEvaluator", "BatchSparseCost", "structure_key"]
+__all__ = ["BatchSparseCost", "BatchSparseEvaluator", "structure_key"]

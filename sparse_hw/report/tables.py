@@ -196,7 +196,7 @@ def summary_table(
     for key, g in results.groupby(list(col.GROUP_KEYS), sort=False):
         row: dict[str, Any] = dict(zip(col.GROUP_KEYS, key, strict=True))
         missing = g["energy_pj"].isna() | g["cycles"].isna()
-        row["n_layers"] = int(len(g))
+        row["n_layers"] = len(g)
         row["n_layers_missing"] = int(missing.sum())
         for c in col.SUMMED_COLUMNS:
             if c in ("energy_pj", "cycles"):

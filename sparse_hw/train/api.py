@@ -28,8 +28,15 @@ from .loop import EpochLog, Trainer, TrainProgress
 from .metrics import measure_latency
 from .models import create_model, resolve_model_kwargs
 from .prune import PRUNE_METHODS, MaskSet, PruneContext
-from .sparsity import LayerSparsity, SizeEstimate, global_sparsity, layer_stats, select_prunable, size_estimate, \
-    weight_layers
+from .sparsity import (
+    LayerSparsity,
+    SizeEstimate,
+    global_sparsity,
+    layer_stats,
+    select_prunable,
+    size_estimate,
+    weight_layers,
+)
 
 log = logging.getLogger(__name__)
 

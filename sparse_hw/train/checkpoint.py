@@ -39,7 +39,7 @@ TRUST_FLAG = "--trust-checkpoint"
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 class CheckpointMeta(BaseModel):

@@ -104,7 +104,7 @@ class TrainConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _check(self) -> "TrainConfig":
+    def _check(self) -> TrainConfig:
         from .prune import PRUNE_METHODS
 
         for m in self.methods:

@@ -149,7 +149,7 @@ def test_cubic_schedule_is_a_pure_function_of_the_step():
     assert cubic_sparsity(60, **kw) == pytest.approx(0.9 * (1 - 0.5**3))
     assert cubic_sparsity(65, **kw) == cubic_sparsity(60, **kw)  # only changes on update steps
     assert cubic_sparsity(110, **kw) == cubic_sparsity(10_000, **kw) == pytest.approx(0.9)
-    values = [cubic_sparsity(t, **kw) for t in range(0, 120)]
+    values = [cubic_sparsity(t, **kw) for t in range(120)]
     assert values == sorted(values)
     assert linear_sparsity(60, **kw) == pytest.approx(0.45)
     assert is_update_step(20, start=10, end=110, frequency=10) and not is_update_step(25, start=10, end=110,

@@ -100,14 +100,14 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
 
 
 # Registration happens on import; the order here is the order nothing depends on.
-from . import lenet5, mobilenetv2, pointnet2, resnet18  # noqa: E402,F401
+from . import lenet5, mobilenetv2, pointnet2, resnet18  # noqa: F401
 
 __all__ = [
     "MODELS",
     "ModelEntry",
-    "register_model",
     "create_model",
     "list_models",
     "model_entry",
+    "register_model",
     "resolve_model_kwargs",
 ]

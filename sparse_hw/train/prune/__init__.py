@@ -23,8 +23,8 @@ __all__ = [
     "MethodEntry",
     "PruneContext",
     "PruneOutcome",
-    "register_method",
-    "list_methods",
     "cubic_sparsity",
     "linear_sparsity",
+    "list_methods",
+    "register_method",
 ]

@@ -13,9 +13,9 @@ from torch.nn.utils import prune as torch_prune
 
 from .base import (
     PruneContext,
+    PruneOutcome,
     erk_layer_counts,
     global_layer_counts,
-    PruneOutcome,
     layer_keep_counts,
     nonzeros,
     prunable_nnz,
