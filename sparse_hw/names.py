@@ -70,6 +70,17 @@ class Objective(StrEnum):
     DELAY = "delay"
 
 
+#: The columns of extract's ``layers.csv`` fixed by the CLI contract (``CLI.md``), in this order: what
+#: the extractor writes first and the report reads (``extract.record``, ``report.columns``).
+LAYER_TABLE_COLUMNS: tuple[str, ...] = (
+    "model", "checkpoint", "layer", "order", "op",
+    "N", "C", "M", "R", "S", "P", "Q", "G",
+    "stride_h", "stride_w", "dilation_h", "dilation_w",
+    "weight_density", "input_density", "output_density",
+    "density_model", "pattern", "macs", "params", "nnz",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class AccessKey:
     """Addresses one access count: a storage level, a tensor and an action."""

@@ -333,17 +333,11 @@ def extract(ckpt: Path, *, out: Path, threads: int | None = 1, **options):
 
     ``threads``: torch intra-op threads while the calibration data runs (see ``TrainConfig.threads`` for
     why one is the default); None keeps torch's setting."""
-    import torch
-
     from .extract.api import extract as _extract
+    from .train.api import torch_threads
 
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(int(threads))
-    try:
+    with torch_threads(threads):
         return _extract(ckpt, out=out, **options)
-    finally:
-        torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------------------- run

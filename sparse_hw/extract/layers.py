@@ -86,14 +86,19 @@ def _conv_op(module: nn.Module, kernel_area: int, one_d: bool) -> tuple[str, int
     return op, cin // groups, cout // groups, groups
 
 
+def _require_layout(name: str, kind: str, obs: Observation, layout: list[str]) -> None:
+    """A convolution's input and output must both have the rank of ``layout`` (batch first)."""
+    if len(obs.in_shape) != len(layout) or len(obs.out_shape) != len(layout):
+        raise ConfigError(
+            f"layer {name!r} ({kind}) saw input {list(obs.in_shape)} / output {list(obs.out_shape)}",
+            key_path=name,
+            fix=f"feed batched [{', '.join(layout)}] inputs",
+        )
+
+
 def conv2d_geometry(name: str, module: nn.Conv2d, obs: Observation) -> Geometry:
     """Conv2d over ``[B, C, H, W]``: P = output width, Q = output height, R = kernel width, S = height."""
-    if len(obs.in_shape) != 4 or len(obs.out_shape) != 4:
-        raise ConfigError(
-            f"layer {name!r} (Conv2d) saw input {list(obs.in_shape)} / output {list(obs.out_shape)}",
-            key_path=name,
-            fix="feed batched [B, C, H, W] inputs",
-        )
+    _require_layout(name, "Conv2d", obs, ["B", "C", "H", "W"])
     kh, kw = (int(k) for k in module.kernel_size)
     sh, sw = (int(s) for s in module.stride)
     dh, dw = (int(d) for d in module.dilation)
@@ -109,12 +114,7 @@ def conv2d_geometry(name: str, module: nn.Conv2d, obs: Observation) -> Geometry:
 
 def conv1d_geometry(name: str, module: nn.Conv1d, obs: Observation) -> Geometry:
     """Conv1d over ``[B, C, L]`` (PointNet shared MLPs): the length runs on Q, kernel on S; P = R = 1."""
-    if len(obs.in_shape) != 3 or len(obs.out_shape) != 3:
-        raise ConfigError(
-            f"layer {name!r} (Conv1d) saw input {list(obs.in_shape)} / output {list(obs.out_shape)}",
-            key_path=name,
-            fix="feed batched [B, C, L] inputs",
-        )
+    _require_layout(name, "Conv1d", obs, ["B", "C", "L"])
     (k,), (s,), (d,) = module.kernel_size, module.stride, module.dilation
     op, c, m, g = _conv_op(module, int(k), one_d=True)
     return Geometry(

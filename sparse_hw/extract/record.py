@@ -20,15 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DataError
+from ..names import LAYER_TABLE_COLUMNS
 
 #: The columns of ``layers.csv`` fixed by the CLI contract (``CLI.md``), in this order.
-CSV_COLUMNS: tuple[str, ...] = (
-    "model", "checkpoint", "layer", "order", "op",
-    "N", "C", "M", "R", "S", "P", "Q", "G",
-    "stride_h", "stride_w", "dilation_h", "dilation_w",
-    "weight_density", "input_density", "output_density",
-    "density_model", "pattern", "macs", "params", "nnz",
-)  # fmt: skip
+CSV_COLUMNS: tuple[str, ...] = LAYER_TABLE_COLUMNS
 
 #: Columns after the contract's ones: geometry the problem does not carry, provenance, padding, meta.
 EXTRA_COLUMNS: tuple[str, ...] = (

@@ -6,14 +6,10 @@ for labels. Ratios are dimensionless and always taken after summing (see :mod:`.
 
 from __future__ import annotations
 
+from ..names import LAYER_TABLE_COLUMNS
+
 # ------------------------------------------------------------------ inputs: extract's layers.csv keys
-LAYER_COLUMNS: tuple[str, ...] = (
-    "model", "checkpoint", "layer", "order", "op",
-    "N", "C", "M", "R", "S", "P", "Q", "G",
-    "stride_h", "stride_w", "dilation_h", "dilation_w",
-    "weight_density", "input_density", "output_density",
-    "density_model", "pattern", "macs", "params", "nnz",
-)  # fmt: skip
+LAYER_COLUMNS: tuple[str, ...] = LAYER_TABLE_COLUMNS
 
 # ------------------------------------------------------------------ inputs: simulate's results.csv
 #: Columns simulate adds to the layers.csv keys (one row per model, checkpoint, arch, layer).

@@ -97,8 +97,9 @@ def _parse_text(text: str, path: Path) -> Any:
     return load_yaml_text(text, path)
 
 
-def _read(path: Path, jinja_data: dict[str, Any] | None) -> Any:
-    """Parse one file (Jinja templates rendered); plain files cached by content hash."""
+def read_document(path: Path, jinja_data: dict[str, Any] | None = None) -> Any:
+    """Parse one file (Jinja templates rendered); plain files cached by content hash, so the result is
+    shared: copy it before changing it."""
     if is_template(path):
         return render(path, jinja_data)
     try:
@@ -158,7 +159,7 @@ def load_spec(paths: Sequence[str | Path], *, jinja_data: dict[str, Any] | None 
     libraries: list[tuple[Any, Path, str]] = []
     for path in files:
         try:
-            raw = _read(path, jinja_data)
+            raw = read_document(path, jinja_data)
         except SpecError as exc:
             out.problems.extend(exc.problems)
             continue

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_write, dump_yaml, load_yaml
+from ..io import atomic_write, dump_yaml
 
 #: CNN-Layer name -> grouped-CONV name.
 RENAME_TO_GROUPED = {"P": "E", "Q": "F"}
@@ -99,12 +99,13 @@ def fit_problem_files(files: Sequence[Path], workdir: Path) -> list[Path]:
     files' constraints and formats use; files that need nothing are returned unchanged."""
     from ..errors import SparseHwError
     from . import load_spec
+    from .loader import read_document
 
     problems = []
     others = []
     for f in files:
         try:
-            doc = load_yaml(f)
+            doc = read_document(Path(f))  # the parse load_spec caches: no second YAML parse per file
         except SparseHwError:
             return list(files)
         (problems if _problem_section(doc) is not None else others).append((f, doc))

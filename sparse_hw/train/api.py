@@ -74,22 +74,31 @@ class TrainResult:
 
 
 @contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch intra-op threads for the block (None keeps torch's setting), restored afterwards."""
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+@contextlib.contextmanager
 def seeded(seed: int, threads: int | None) -> Iterator[None]:
     """Seed every RNG and force deterministic torch algorithms (and a thread count) for the block."""
     old_det = torch.are_deterministic_algorithms_enabled()
     old_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    old_threads = torch.get_num_threads()
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
-    if threads:
-        torch.set_num_threads(threads)
     try:
-        yield
+        with torch_threads(threads):
+            yield
     finally:
         torch.use_deterministic_algorithms(old_det, warn_only=old_warn)
-        torch.set_num_threads(old_threads)
 
 
 def _init_model(config: TrainConfig, fresh: nn.Module, model_kwargs: dict) -> tuple[nn.Module, CheckpointMeta | None]:

@@ -17,29 +17,32 @@ def _last_update(step: int, start: int, end: int, frequency: int) -> int:
     return start + (step - start) // frequency * frequency
 
 
+def _progress(step: int, start: int, end: int, frequency: int) -> float | None:
+    """Fraction of the ramp done at the last update at or before ``step``; None before ``start``."""
+    _check(start, end, frequency)
+    if step < start:
+        return None
+    span = end - start
+    return 1.0 if span == 0 else (_last_update(step, start, end, frequency) - start) / span
+
+
 def cubic_sparsity(step: int, *, initial: float, final: float, start: int, end: int, frequency: int) -> float:
     """Zhu & Gupta (2017, eq. 1) gradual pruning: ``s_t = s_f + (s_i - s_f) (1 - (t - t0)/(n dt))^3``.
 
     Sparsity is 0 before ``start``, changes only every ``frequency`` steps from ``start``, and
     stays at ``final`` from ``end`` on.
     """
-    _check(start, end, frequency)
-    if step < start:
+    progress = _progress(step, start, end, frequency)
+    if progress is None:
         return 0.0
-    t = _last_update(step, start, end, frequency)
-    span = end - start
-    progress = 1.0 if span == 0 else (t - start) / span
     return final + (initial - final) * (1.0 - progress) ** 3
 
 
 def linear_sparsity(step: int, *, initial: float, final: float, start: int, end: int, frequency: int) -> float:
     """Sparsity ramped linearly from ``initial`` at ``start`` to ``final`` at ``end``, updated every ``frequency``."""
-    _check(start, end, frequency)
-    if step < start:
+    progress = _progress(step, start, end, frequency)
+    if progress is None:
         return 0.0
-    t = _last_update(step, start, end, frequency)
-    span = end - start
-    progress = 1.0 if span == 0 else (t - start) / span
     return initial + (final - initial) * progress
 
 
