@@ -23,12 +23,14 @@ from .errors import (
 _LAZY = {
     "load_spec": ("sparse_hw.spec", "load_spec"),
     "train": ("sparse_hw.pipeline", "train"),
-    "extract": ("sparse_hw.pipeline", "extract"),
-    "simulate": ("sparse_hw.pipeline", "simulate"),
-    "report": ("sparse_hw.pipeline", "report"),
+    # in memory (an nn.Module, records, results) or through folders (paths, out=...): sparse_hw.inmemory
+    "extract": ("sparse_hw.inmemory", "extract"),
+    "simulate": ("sparse_hw.inmemory", "simulate"),
+    "report": ("sparse_hw.inmemory", "report"),
     "run": ("sparse_hw.pipeline", "run"),
     "model_files": ("sparse_hw.pipeline", "model_files"),
     "map_files": ("sparse_hw.pipeline", "map_files"),
+    "search": ("sparse_hw.search.api", "search"),
     "TrainConfig": ("sparse_hw.train.config", "TrainConfig"),
     "Engine": ("sparse_hw.model.evaluate", "Engine"),
     "Evaluation": ("sparse_hw.model.result", "Evaluation"),

@@ -60,6 +60,7 @@ class PruneMethod(StrEnum):
     GLOBAL = "global"
     STRUCTURED = "structured"
     ADMM = "admm"
+    NM = "nm"
 
 
 class Objective(StrEnum):

@@ -6,6 +6,7 @@ only pays for what it uses (torch is not imported to model a Timeloop file).
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BackendError, ConfigError, MappingError
-from .io import RunManifest, atomic_dir, atomic_write, atomic_write_json
+from .io import RunManifest, atomic_dir, atomic_write, atomic_write_json, check_out_dir, out_lock
 
 
 # ---------------------------------------------------------------------------------- model / map
@@ -27,14 +28,24 @@ def _with_arch(files: Sequence[Path], arch: str | None) -> list[Path]:
     return [*architecture_files(arch), *files]
 
 
-def model_files(files: Sequence[Path], *, arch: str | None = None, out: Path | None = None):
-    """Evaluate the mapping in ``files`` (Timeloop inputs); optionally write the outputs to ``out``."""
+def model_files(
+    files: Sequence[Path],
+    *,
+    arch: str | None = None,
+    out: Path | None = None,
+    force: bool = False,
+    jinja: dict[str, Any] | None = None,
+):
+    """Evaluate the mapping in ``files`` (Timeloop inputs); optionally write the outputs to ``out``.
+    ``jinja``: variables for templated inputs (``--jinja KEY=VALUE``)."""
     from .backends.analytical import BuiltinBackend
 
     paths = _with_arch(files, arch)
-    ev = BuiltinBackend().model(paths)
     if out is not None:
-        _write_eval(out, ev, stage="model", inputs=paths, mapping=ev.mapping)
+        check_out_dir(out, inputs=paths, force=force)
+    ev = BuiltinBackend().model(paths, jinja_data=jinja)
+    if out is not None:
+        _write_eval(out, ev, stage="model", inputs=paths, mapping=ev.mapping, force=force)
     return ev
 
 
@@ -50,28 +61,40 @@ def map_files(
     pad: bool = False,
     out: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
+    jinja: dict[str, Any] | None = None,
 ):
-    """Search the best mapping for ``files``; returns (SearchResult, Evaluation) and writes ``out``."""
+    """Search the best mapping for ``files``; returns (SearchResult, Evaluation) and writes ``out``.
+    ``jinja``: variables for templated inputs (``--jinja KEY=VALUE``)."""
     from .backends.analytical import load_files, map_spec, mapping_yaml
 
     paths = _with_arch(files, arch)
-    spec = load_files(paths)
+    if out is not None:
+        check_out_dir(out, inputs=paths, force=force)
+    spec = load_files(paths, jinja)
     overrides: dict[str, Any] = {"seed": seed, "budget_s": budget_s, "jobs": jobs, "mode": mode}
     if metrics:
         overrides["metrics"] = list(metrics)
     result, engine = map_spec(spec, arch_name=arch, overrides=overrides, pad=pad, progress=progress)
     ev = result.evaluation
     if out is not None:
-        with atomic_dir(out) as tmp:
+        with atomic_dir(out, force=force, inputs=paths) as tmp:
             atomic_write(tmp / "map.yaml", mapping_yaml(result, engine))
             _eval_files(tmp, ev)
             manifest = RunManifest(stage="map", seeds={"mapper": result.stats().get("seed", seed)},
-                                   settings=result.stats() | {"metrics": list(metrics or [])})
+                                   settings=result.stats() | {"metrics": list(metrics or [])} | _estimated(ev))
             for p in paths:
                 manifest.add_input(p)
             manifest.outputs = ["map.yaml", "evaluation.json", "stats.txt"]
             manifest.finish().write(tmp)
     return result, ev
+
+
+def _estimated(ev) -> dict[str, Any]:
+    """The manifest's record that sparse-hw's estimator filled missing ERT/ART entries."""
+    from .estimate import manifest_settings
+
+    return manifest_settings(list(getattr(ev, "notes", []) or []))
 
 
 def _eval_files(folder: Path, ev) -> None:
@@ -81,14 +104,15 @@ def _eval_files(folder: Path, ev) -> None:
     atomic_write(folder / "stats.txt", render_stats(ev))
 
 
-def _write_eval(out: Path, ev, *, stage: str, inputs: Sequence[Path], mapping) -> None:
+def _write_eval(out: Path, ev, *, stage: str, inputs: Sequence[Path], mapping, force: bool = False) -> None:
     from .io import dump_yaml
 
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, force=force, inputs=inputs) as tmp:
         _eval_files(tmp, ev)
         if mapping:
             atomic_write(tmp / "map.yaml", dump_yaml(mapping))
         manifest = RunManifest(stage=stage)
+        manifest.settings.update(_estimated(ev))
         for p in inputs:
             manifest.add_input(p)
         manifest.outputs = ["evaluation.json", "stats.txt"] + (["map.yaml"] if mapping else [])
@@ -99,13 +123,13 @@ def _write_eval(out: Path, ev, *, stage: str, inputs: Sequence[Path], mapping) -
 RESULT_KEYS = (
     "arch", "arch_exploits", "backend", "energy_pj", "cycles", "area_um2", "utilization",
     "algorithmic_computes", "actual_computes", "gated_computes", "skipped_computes",
-    "mapper_seconds", "mapper_seed", "method", "target_sparsity", "accuracy",
+    "mapper_seed", "method", "target_sparsity", "accuracy",
 )  # fmt: skip
 
 
 def _extract_layers(folder: Path):
     """(layers.csv rows, problem file per layer order, checkpoint facts) of one extract folder."""
-    import pandas as pd
+    from .table_checks import check_checkpoint_facts, read_layers_csv
 
     csv = folder / "layers.csv"
     if not csv.is_file():
@@ -114,7 +138,7 @@ def _extract_layers(folder: Path):
             file=folder,
             fix="pass folders written by `sparse-hw extract`",
         )
-    layers = pd.read_csv(csv, dtype={"checkpoint": str, "model": str, "layer": str})
+    layers = read_layers_csv(csv)  # every row checked: an edited density of 1.7 must not become a result
     problems = sorted((folder / "problems").glob("*.yaml"))
     by_order = {}
     for p in problems:
@@ -124,12 +148,17 @@ def _extract_layers(folder: Path):
     facts: dict[str, Any] = {}
     meta = folder / "layers.json"
     if meta.is_file():
-        data = json.loads(meta.read_text())
+        try:
+            data = json.loads(meta.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"not valid JSON: {exc}", file=meta,
+                              fix="re-run `sparse-hw extract` into this folder") from None
         if isinstance(data, dict):
             facts = {k: data.get(k) for k in ("method", "target_sparsity", "accuracy") if k in data}
             for k in ("method", "target_sparsity", "accuracy"):
                 if k not in facts and isinstance(data.get("checkpoint_meta"), dict):
                     facts[k] = data["checkpoint_meta"].get(k)
+            check_checkpoint_facts(facts, meta)  # they are copied into every results.csv row
     missing = [int(o) for o in layers["order"] if int(o) not in by_order]
     if missing:
         raise ConfigError(
@@ -164,6 +193,25 @@ def arch_exploits(arch_name: str) -> str:
     return "+".join(names) if names else "none"
 
 
+def _cache_path(out: Path, cache: Path | None) -> Path:
+    return Path(cache) if cache is not None else Path(out).parent / ".sparse-hw-cache.sqlite"
+
+
+def _owns_out(stage):
+    """Check ``out`` before any work and hold its lock for the whole stage, so that a second run on
+    the same folder is refused at once (exit 2, naming the holder) instead of racing this one."""
+
+    @functools.wraps(stage)
+    def wrapper(dirs, archs, *, out, force: bool = False, cache=None, **kwargs):
+        inputs = [*dirs, _cache_path(out, cache)]
+        check_out_dir(out, inputs=inputs, force=force)
+        with out_lock(out):
+            return stage(dirs, archs, out=out, force=force, cache=cache, **kwargs)
+
+    return wrapper
+
+
+@_owns_out
 def simulate(
     dirs: Sequence[Path],
     archs: Sequence[str],
@@ -179,15 +227,25 @@ def simulate(
     pad: bool = True,
     cache: Path | None = None,
     progress: Callable[[Any], None] | None = None,
+    force: bool = False,
+    jinja: dict[str, Any] | None = None,
+    density: str = "statistical",
 ) -> Path:
-    """Map and evaluate every layer of every extract folder on every architecture."""
+    """Map and evaluate every layer of every extract folder on every architecture.
+
+    ``density="actual"``: each layer is mapped with the statistical densities, then the chosen mapping
+    is re-evaluated on the masks of ``extract --masks``; results.csv gets both (``*_statistical``,
+    ``*_actual`` and the statistical model's relative error ``*_stat_error``).
+
+    ``out`` is replaced only when a sparse-hw stage wrote it (or ``force``), never when it is or holds
+    an input; while this runs, a second run on the same ``out`` is refused."""
     import pandas as pd
 
     from .backends import BACKENDS
     from .mapper.search import resolve_jobs
     from .report.tables import breakdown_rows
     from .spec.library import architecture_files
-    from .sweep import LayerJob, ResultCache, job_settings, run_sweep
+    from .sweep import LayerJob, job_settings, jobs_table, run_cached
 
     BACKENDS.get(backend)
     if backend == "timeloop":
@@ -205,8 +263,18 @@ def simulate(
         raise ConfigError("no architecture given", fix="pass --arch NAME (see `sparse-hw arch list`)")
     folders = [Path(d) for d in dirs]
     layer_tables = {f: _extract_layers(f) for f in folders}
+    from .actual import actual_settings, check_density, result_columns
+
+    check_density(density, backend, {f: t[0] for f, t in layer_tables.items()})
     arch_info = {a: ([str(p) for p in architecture_files(a)], arch_exploits(a)) for a in archs}
     settings = job_settings(seed=seed, budget_s=budget_s, metrics=tuple(metrics) if metrics else None, pad=pad)
+    if jinja:
+        if backend != "builtin":
+            raise ConfigError(
+                "--jinja is read by the builtin backend only", fix="render the templates first, or drop --backend"
+            )
+        # part of the job settings, so the result cache keys on the variables too
+        settings = (*settings, ("jinja", tuple(sorted(jinja.items()))))
     jobs = []
     rows_meta = []
     for folder in folders:
@@ -223,20 +291,14 @@ def simulate(
                         arch=a,
                         arch_files=tuple(arch_info[a][0]),
                         backend=backend,
-                        settings=settings,
+                        settings=actual_settings(settings, folder, row) if density == "actual" else settings,
                     )
                 )
                 rows_meta.append((row.to_dict(), facts))
-    cache_path = Path(cache) if cache is not None else Path(out).parent / ".sparse-hw-cache.sqlite"
-    store = ResultCache(cache_path)
+    cache_path = _cache_path(out, cache)
     workers = resolve_jobs(workers)
     started = time.time()
-    try:
-        report_progress = (lambda r: progress(r, len(jobs))) if progress else None
-        results = run_sweep(jobs, cache=store, workers=workers, engine=engine, scheduler=scheduler,
-                            progress=report_progress)
-    finally:
-        store.close()
+    results = run_cached(jobs, cache_path, workers=workers, engine=engine, scheduler=scheduler, progress=progress)
     failed = [r for r in results if r.error]
     if failed:
         by_error: dict[str, list[str]] = {}
@@ -272,16 +334,15 @@ def simulate(
             actual_computes=ev.actual_computes,
             gated_computes=ev.gated_computes,
             skipped_computes=ev.skipped_computes,
-            mapper_seconds=mapper.get("mapper_seconds", res.seconds),
             mapper_seed=mapper.get("seed", seed),
             method=facts.get("method", row.get("method")),
             target_sparsity=facts.get("target_sparsity", row.get("target_sparsity")),
             accuracy=facts.get("accuracy", row.get("accuracy")),
-            cache_hit=res.cached,
-            job_seconds=round(res.seconds, 4),
             bound_by=ev.bound_by,
             notes=" | ".join(res.payload.get("notes", []) or ev.notes),
         )
+        if density == "actual":
+            row.update(result_columns(ev, Evaluation.from_json(res.payload["actual"])))
         out_rows.append(row)
         keys = {"model": job.model, "checkpoint": job.checkpoint, "arch": job.arch, "layer": job.layer}
         breakdown += [keys | b for b in breakdown_rows(ev)]
@@ -290,9 +351,11 @@ def simulate(
     table = pd.DataFrame(out_rows)
     first = [c for c in table.columns if c not in RESULT_KEYS]
     ordered = first + [c for c in RESULT_KEYS if c in table.columns]
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, force=force, inputs=[*folders, cache_path]) as tmp:
         atomic_write(tmp / "results.csv", table[ordered].to_csv(index=False))
         atomic_write(tmp / "breakdown.csv", pd.DataFrame(breakdown).to_csv(index=False))
+        # wall times and cache hits differ between two identical runs: kept apart from the results
+        atomic_write(tmp / "timings.csv", pd.DataFrame(jobs_table(results)).to_csv(index=False))
         for name, text in mapping_files.items():
             atomic_write(tmp / "mappings" / name, text)
         manifest = RunManifest(
@@ -301,6 +364,7 @@ def simulate(
             settings={
                 "archs": list(archs), "backend": backend, "workers": workers, "engine": engine,
                 "budget_s": budget_s, "metrics": list(metrics or []), "pad": pad, "cache": str(cache_path),
+                "density": density,
                 "extract_dirs": [str(f) for f in folders],
                 "cache_hits": sum(r.cached for r in results), "jobs": len(results),
             },
@@ -308,16 +372,17 @@ def simulate(
         for f in folders:
             manifest.add_input(f / "layers.csv")
         manifest.started = started
-        manifest.outputs = ["results.csv", "breakdown.csv", "mappings/"]
+        manifest.outputs = ["results.csv", "breakdown.csv", "timings.csv", "mappings/"]
         manifest.finish().write(tmp)
     return Path(out)
 
 
 # ---------------------------------------------------------------------------------- report
-def report(dirs: Sequence[Path], *, out: Path, baseline: str | None = None, extract_dirs: Sequence[Path] = ()):
+def report(dirs: Sequence[Path], *, out: Path, baseline: str | None = None, extract_dirs: Sequence[Path] = (),
+           force: bool = False):
     from .report import report as _report
 
-    return _report(list(dirs), baseline=baseline, out=out, extract_dirs=tuple(extract_dirs))
+    return _report(list(dirs), baseline=baseline, out=out, extract_dirs=tuple(extract_dirs), force=force)
 
 
 # ---------------------------------------------------------------------------------- train / extract
@@ -355,6 +420,9 @@ def run(config_path: Path, *, log: Callable[[str], None] = lambda m: None, train
 
     cfg = load_run_config(config_path)
     run_dir = Path(cfg.out) if cfg.out is not None else RESULTS_DIR / cfg.name
+    if run_dir.exists() and not run_dir.is_dir():  # stage folders go inside it; a file is never replaced
+        raise ConfigError(f"the run folder {run_dir} is an existing file", file=config_path, key_path="out",
+                          fix="point `out` at a folder (new, or one of an earlier run)")
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest = RunManifest(stage="run", seeds={"run": cfg.seed}, settings=cfg.model_dump(mode="json"))
     manifest.add_input(config_path)
@@ -382,7 +450,10 @@ def run(config_path: Path, *, log: Callable[[str], None] = lambda m: None, train
         ex_dir = run_dir / "extract" / plan.name
         ex_opts = {
             "calib_samples": cfg.extract.calib_samples, "seed": cfg.seed, "dialect": cfg.extract.dialect,
-            "pad": cfg.extract.pad, "batch_size": cfg.extract.batch_size, "data": cfg.extract.data,
+            "pad": cfg.extract.pad, "batch_size": cfg.extract.batch_size,
+            # the run config names the training dataset, so a dataset path is the user's own (extract refuses
+            # paths that only a checkpoint names); path-less datasets keep None and earlier runs' stamps
+            "data": cfg.extract.data or (tconf.data if ":" in tconf.data else None),
         }
         ex_key = sha256_bytes(json.dumps(ex_opts, sort_keys=True) + sha256_bytes(target.read_bytes()))
         ex_stamp = run_dir / "extract" / f"{plan.name}.stamp"

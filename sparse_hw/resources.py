@@ -1,22 +1,37 @@
 """Resolves built-in names (architectures, workloads, mapper settings, examples) to files.
 
-The data folders live next to the package in a source checkout (installed in editable mode, as
-README.md and .ci/run do).
+A wheel carries the data folders inside the package (``sparse_hw/_data/{arch,workloads,mappings,examples}``,
+put there by hatch's ``force-include``) and :func:`importlib.resources.files` finds them; a source
+checkout (installed in editable mode, as README.md and .ci/run do) has them next to the package.
 """
 
 from __future__ import annotations
 
 import difflib
+from importlib import resources
 from pathlib import Path
 
 from .errors import SparseHwError
 
-ROOT = Path(__file__).resolve().parent.parent
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _data_root() -> tuple[Path, bool]:
+    """(folder holding arch/, workloads/, mappings/, examples/; whether it is a source checkout)."""
+    packaged = resources.files(__package__ or "sparse_hw") / "_data"
+    if isinstance(packaged, Path) and (packaged / "arch").is_dir():
+        return packaged, False
+    return _PACKAGE_DIR.parent, True
+
+
+ROOT, FROM_SOURCE = _data_root()
 ARCH_DIR = ROOT / "arch"
 WORKLOADS_DIR = ROOT / "workloads"
 MAPPINGS_DIR = ROOT / "mappings"
 EXAMPLES_DIR = ROOT / "examples"
-RESULTS_DIR = ROOT / "results"
+#: Where ``sparse-hw run`` writes when the configuration names no ``out``: the checkout's results/, or
+#: results/ under the working folder for an installed wheel (never inside site-packages).
+RESULTS_DIR = ROOT / "results" if FROM_SOURCE else Path("results")
 
 
 def _missing(kind: str, name: str, choices: list[str], where: Path) -> SparseHwError:

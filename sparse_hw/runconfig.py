@@ -32,9 +32,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ConfigError, ProblemCollector
 from .io import load_yaml
 
+#: Names become folders (``results/<name>``, ``extract/<name>``): letters, digits, '_', '.', '-', starting
+#: with a letter or digit, so that ``..`` or ``.hidden`` cannot leave or hide in the run folder.
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def _folder_name(v: str) -> str:
+    if not _FOLDER_NAME.fullmatch(v):
+        raise ValueError(f"{v!r} is not a folder name: use letters, digits, '_', '.' or '-' only, starting with a "
+                         "letter or digit (at most 100 characters)")
+    return v
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class CheckpointPlan(_Strict):
@@ -60,9 +71,7 @@ class CheckpointPlan(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", v):
-            raise ValueError("use letters, digits, '_', '.' or '-' only")
-        return v
+        return _folder_name(v)
 
 
 class ExtractPlan(_Strict):
@@ -112,6 +121,25 @@ class RunConfig(_Strict):
     simulate: SimulatePlan
     report: ReportPlan = Field(default_factory=ReportPlan)
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _folder_name(v)
+
+    @field_validator("out", mode="before")
+    @classmethod
+    def _out_given(cls, v: Any) -> Any:
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("is empty (it would mean the current folder)")
+        return v
+
+    @field_validator("out")
+    @classmethod
+    def _out(cls, v: Path | None) -> Path | None:
+        if v is not None and ".." in v.parts:
+            raise ValueError(f"{str(v)!r} climbs out of its folder with '..'")
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
         names = [c.name for c in self.checkpoints]
@@ -121,6 +149,12 @@ class RunConfig(_Strict):
             if c.init_from is not None and c.init_from not in names[:i]:
                 raise ValueError(f"checkpoint {c.name!r} starts from {c.init_from!r}, which is not an earlier checkpoint")
         return self
+
+
+_FIXES = {
+    "out": "give a folder inside the current one, or an absolute path, without '..'",
+    "name": "use a plain name such as lenet_gmp90",
+}
 
 
 def load_run_config(path: str | Path) -> RunConfig:
@@ -136,12 +170,12 @@ def load_run_config(path: str | Path) -> RunConfig:
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"])
             fix = "remove it (known keys are listed in sparse_hw/runconfig.py)" if err["type"] == "extra_forbidden" else (
-                "give a valid value"
+                _FIXES.get(str(err["loc"][-1]) if err["loc"] else "", "give a valid value")
             )
-            problems.add(err["msg"], file=path, key_path=loc or None, fix=fix)
+            problems.add(err["msg"].removeprefix("Value error, "), file=path, key_path=loc or None, fix=fix)
         problems.raise_if_any(ConfigError)
         raise
-    from .train.config import TrainConfig
+    from .train.config import TrainConfig, validation_errors
 
     problems = ProblemCollector()
     for ckpt in cfg.checkpoints:
@@ -151,12 +185,55 @@ def load_run_config(path: str | Path) -> RunConfig:
         try:
             TrainConfig.model_validate(merged)
         except ValidationError as exc:
-            for err in exc.errors():
-                loc = ".".join(str(p) for p in err["loc"])
+            for loc, err in validation_errors(exc):
                 problems.add(err["msg"], file=path, key_path=f"{where}.{loc}", fix="see TrainConfig")
         except ConfigError as exc:  # TrainConfig's own checks (method names, targets), located in this file
             for prob in exc.problems:
                 problems.add(prob.message, file=path, key_path=f"{where}.{prob.key_path}" if prob.key_path else where,
                              fix=prob.fix)
+    _check_stages(cfg, path, problems)
     problems.raise_if_any(ConfigError)
     return cfg
+
+
+def _check_stages(cfg: RunConfig, path: Path, problems: ProblemCollector) -> None:
+    """Names the later stages resolve (architectures, backend, engine, dialect, dataset, metrics), checked
+    now: a typo must not surface only after the checkpoints have trained."""
+    from .errors import SparseHwError
+
+    def check(key: str, fix: str, func, *args) -> None:
+        try:
+            func(*args)
+        except SparseHwError as exc:
+            problems.add(exc.problems[0].message, file=path, key_path=key, fix=exc.fix or fix)
+
+    from .resources import architecture_dir
+
+    for i, arch in enumerate(cfg.simulate.archs):
+        check(f"simulate.archs[{i}]", "see `sparse-hw arch list`", architecture_dir, arch)
+    if not cfg.simulate.archs:
+        problems.add("no architecture to simulate on", file=path, key_path="simulate.archs",
+                     fix="list at least one (see `sparse-hw arch list`)")
+    from .backends import BACKENDS
+
+    check("simulate.backend", "use builtin or timeloop", BACKENDS.get, cfg.simulate.backend)
+    if cfg.simulate.engine not in ("local", "dask"):
+        problems.add(f"unknown engine {cfg.simulate.engine!r}", file=path, key_path="simulate.engine",
+                     fix="use local or dask")
+    from .mapper.search import METRICS
+
+    for i, metric in enumerate(cfg.simulate.metrics or []):
+        if metric not in METRICS:
+            problems.add(f"unknown mapper metric {metric!r}", file=path, key_path=f"simulate.metrics[{i}]",
+                         fix=f"use {', '.join(METRICS)}")
+    if cfg.extract.dialect not in ("v0.3", "v0.4"):
+        problems.add(f"unknown dialect {cfg.extract.dialect!r}", file=path, key_path="extract.dialect",
+                     fix="use v0.3 or v0.4")
+    if cfg.extract.data is not None:
+        from .train.data import parse_spec
+
+        check("extract.data", "see `sparse-hw train --help`", parse_spec, cfg.extract.data)
+    if cfg.report.baseline is not None and cfg.report.baseline not in cfg.simulate.archs:
+        problems.add(f"baseline {cfg.report.baseline!r} is not among the simulated architectures",
+                     file=path, key_path="report.baseline",
+                     fix=f"use one of {', '.join(cfg.simulate.archs)} or add it to simulate.archs")

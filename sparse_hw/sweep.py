@@ -8,12 +8,19 @@ is committed on its own (write-ahead log), and an unfinished one simply runs aga
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
+import logging
+import os
+import signal
 import sqlite3
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +28,8 @@ from . import __version__
 from .errors import ConfigError, SparseHwError
 from .io import sha256_bytes
 from .model.result import ENGINE_VERSION
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,45 +73,178 @@ class JobResult:
 
 
 class ResultCache:
-    """SQLite cache of job payloads keyed by content hash (safe against interruption)."""
+    """SQLite cache of job payloads keyed by content hash (safe against interruption and shared use).
+
+    Several processes may share one file: WAL journal, a busy timeout, one short transaction per entry.
+    Each payload is stored with the sha256 of (key, payload); an entry that does not match, was stored
+    without one, or does not parse is a miss (recomputed and overwritten), with a warning. A damaged
+    database file is moved aside and rebuilt empty, with a warning, instead of failing every run.
+    """
+
+    _CORRUPT = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB (primary result codes)
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, payload TEXT NOT NULL, created REAL)"
-            )
-        except sqlite3.DatabaseError as exc:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the cache's folder ({exc.strerror})", file=self.path,
+                              key_path="--cache", fix="pass a --cache path in a folder you can write to") from None
+        if self.path.is_dir() or (self.path.exists() and not self.path.is_file()):
+            raise ConfigError("the result cache path is not a regular file", file=self.path, key_path="--cache",
+                              fix="pass a file path for --cache (e.g. results/.sparse-hw-cache.sqlite)")
+        if self.path.is_file() and self.path.stat().st_size and not self._sqlite_header():
             raise ConfigError(
-                f"the result cache is not a readable SQLite database ({exc})",
-                file=self.path,
-                fix="delete the file (it is only a cache) or pass another --cache path",
-            ) from None
+                "the result cache is not a SQLite database; it is left untouched", file=self.path,
+                key_path="--cache", fix="pass another --cache path (or delete this file if it is an old cache)",
+            )
+        self._db: sqlite3.Connection | None = None
+        try:
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            if not self._is_corruption(exc):
+                raise ConfigError(f"the result cache cannot be opened ({exc})", file=self.path, key_path="--cache",
+                                  fix="check the file's permissions, or pass another --cache path") from None
+            self._rebuild(exc)
+
+    def _sqlite_header(self) -> bool:
+        with open(self.path, "rb") as fh:
+            return fh.read(16) == b"SQLite format 3\x00"
+
+    def _is_corruption(self, exc: sqlite3.DatabaseError) -> bool:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None:
+            return code & 0xFF in self._CORRUPT
+        text = str(exc)
+        return "malformed" in text or "not a database" in text
+
+    def _open(self) -> None:
+        self._db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, payload TEXT NOT NULL, created REAL, "
+            "sha256 TEXT)"
+        )
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(results)")}
+        if "sha256" not in columns:  # a cache from before checksums: its entries are misses, then replaced
+            with contextlib.suppress(sqlite3.OperationalError):  # a concurrent opener added it first
+                self._db.execute("ALTER TABLE results ADD COLUMN sha256 TEXT")
+        quick = self._db.execute("PRAGMA quick_check").fetchone()
+        if quick is None or quick[0] != "ok":
+            raise sqlite3.DatabaseError(f"database disk image is malformed ({quick[0] if quick else 'no answer'})")
+
+    def _rebuild(self, exc: Exception) -> None:
+        """Move the damaged file (and its journal) aside and start an empty cache in its place."""
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+        for suffix in ("", "-wal", "-journal"):
+            src = Path(str(self.path) + suffix)
+            if src.exists():
+                os.replace(src, Path(str(aside) + suffix))
+        with contextlib.suppress(FileNotFoundError):
+            Path(str(self.path) + "-shm").unlink()
+        _log.warning("the result cache %s was damaged (%s); moved it to %s and started an empty one "
+                     "(every job runs again)", self.path, exc, aside)
+        try:
+            self._open()
+        except sqlite3.Error as again:
+            raise ConfigError(f"the result cache cannot be rebuilt ({again})", file=self.path, key_path="--cache",
+                              fix="pass another --cache path") from None
+
+    @staticmethod
+    def _checksum(key: str, text: str) -> str:
+        return sha256_bytes(key + "\n" + text)
 
     def get(self, key: str) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT payload FROM results WHERE key = ?", (key,)).fetchone()
+        try:
+            row = self._db.execute("SELECT payload, sha256 FROM results WHERE key = ?", (key,)).fetchone()
+        except sqlite3.DatabaseError as exc:
+            if self._is_corruption(exc):
+                self._rebuild(exc)
+                return None
+            _log.warning("result cache %s: lookup failed (%s); the job runs again", self.path, exc)
+            return None
         if row is None:
             return None
+        text, checksum = row
+        if checksum is None:
+            return None  # stored before checksums existed
+        if not isinstance(text, str) or checksum != self._checksum(key, text):
+            _log.warning("result cache %s: entry %s does not match its checksum (edited or damaged); "
+                         "it is recomputed", self.path, key[:12])
+            return None
         try:
-            return json.loads(row[0])
+            payload = json.loads(text)
         except json.JSONDecodeError:
-            return None  # a corrupt row is recomputed and overwritten
+            payload = None
+        if not isinstance(payload, dict):
+            _log.warning("result cache %s: entry %s is not a JSON object; it is recomputed", self.path, key[:12])
+            return None
+        return payload
 
     def put(self, key: str, payload: dict[str, Any]) -> None:
         text = json.dumps(payload, default=str)
-        self._db.execute(
-            "INSERT OR REPLACE INTO results (key, payload, created) VALUES (?, ?, ?)", (key, text, time.time())
-        )
+        row = (key, text, time.time(), self._checksum(key, text))
+        sql = "INSERT OR REPLACE INTO results (key, payload, created, sha256) VALUES (?, ?, ?, ?)"
+        try:
+            self._db.execute(sql, row)
+        except sqlite3.DatabaseError as exc:
+            if not self._is_corruption(exc):  # full disk, a lock held too long: the result is just not cached
+                _log.warning("result cache %s: could not store a result (%s)", self.path, exc)
+                return
+            self._rebuild(exc)
+            self._db.execute(sql, row)
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0])
 
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _worker_init(parent: int) -> None:
+    """Make a pool worker die with the process that started it, even when that one is killed with -9.
+
+    Linux: the kernel sends SIGKILL when the worker's parent dies (``prctl(PR_SET_PDEATHSIG)``). Where
+    that is unavailable, or the worker's parent is not ``parent`` (a forkserver), a daemon thread polls
+    whether ``parent`` still lives. Either way no orphan keeps computing (or holding memory).
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            pr_set_pdeathsig = 1
+            armed = ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0) == 0
+
+    def parent_alive() -> bool:
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            return True
+        try:  # killed but not yet reaped (a zombie) is dead too: its own parent may wait on our output
+            with open(f"/proc/{parent}/stat", "rb") as fh:
+                return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+        except (OSError, IndexError):
+            return True
+
+    if not parent_alive():  # it died before the guard was armed
+        os._exit(1)
+    if armed and os.getppid() == parent:
+        return
+
+    def watch() -> None:
+        while parent_alive():
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="sparse-hw-parent-watch", daemon=True).start()
 
 
 def _run_one(job: LayerJob) -> tuple[dict[str, Any] | None, str | None, float]:
@@ -152,7 +294,8 @@ def run_sweep(
             for i, job, key in todo:
                 finish(i, job, key, *_run_one(job))
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
+                                     initargs=(os.getpid(),)) as pool:
                 futures = {pool.submit(_run_one, job): (i, job, key) for i, job, key in todo}
                 for fut in as_completed(futures):
                     i, job, key = futures[fut]
@@ -160,6 +303,25 @@ def run_sweep(
     else:
         raise ConfigError(f"unknown engine {engine!r}", key_path="engine", fix="use local or dask")
     return [results[i] for i in range(len(jobs))]
+
+
+def run_cached(
+    jobs: Sequence[LayerJob],
+    cache_path: Path,
+    *,
+    workers: int,
+    engine: str,
+    scheduler: str | None,
+    progress: Callable[[JobResult, int], None] | None = None,
+) -> list[JobResult]:
+    """`run_sweep` over the result cache at ``cache_path`` (opened and closed here), as ``simulate`` and
+    ``sweep`` run their layer jobs; ``progress`` also gets the number of jobs."""
+    store = ResultCache(cache_path)
+    try:
+        report = (lambda r: progress(r, len(jobs))) if progress else None
+        return run_sweep(jobs, cache=store, workers=workers, engine=engine, scheduler=scheduler, progress=report)
+    finally:
+        store.close()
 
 
 def _run_dask(todo, scheduler: str | None, workers: int, finish) -> None:
@@ -198,4 +360,17 @@ def job_settings(**kwargs: Any) -> tuple[tuple[str, Any], ...]:
 
 
 def jobs_table(results: Iterable[JobResult]) -> list[dict[str, Any]]:
-    return [asdict(r.job) | {"cached": r.cached, "seconds": r.seconds, "error": r.error} for r in results]
+    """Rows of simulate's ``timings.csv``: the bookkeeping that differs between two identical runs.
+
+    Wall times and cache hits stay out of ``results.csv`` so that the same inputs and seed give the same
+    result files byte for byte; a cached job reports the mapper time of the run that computed it.
+    """
+    return [
+        {
+            "model": r.job.model, "checkpoint": r.job.checkpoint, "layer": r.job.layer, "order": r.job.order,
+            "arch": r.job.arch, "backend": r.job.backend, "cache_hit": r.cached,
+            "job_seconds": round(r.seconds, 4),
+            "mapper_seconds": r.payload.get("mapper", {}).get("mapper_seconds", round(r.seconds, 4)),
+        }
+        for r in results
+    ]  # fmt: skip

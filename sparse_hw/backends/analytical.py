@@ -8,6 +8,7 @@ both backends on the same inputs and compare.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,15 +28,33 @@ from ..model.result import Evaluation
 _METRIC_ALIASES = {"delay": "delay", "cycles": "delay", "energy": "energy", "edp": "edp"}
 
 
-def load_files(files: Sequence[str | Path]):
-    """Load and validate Timeloop input files as one merged spec (the spec layer)."""
+def load_files(files: Sequence[str | Path], jinja_data: dict[str, Any] | None = None):
+    """Load and validate Timeloop input files as one merged spec (the spec layer); ``jinja_data`` are
+    the variables for templates (``--jinja KEY=VALUE``, timeloopfe's ``jinja_parse_data``)."""
     import tempfile
 
     from ..spec import load_spec
     from ..spec.problem_shape import fit_problem_files
 
     with tempfile.TemporaryDirectory(prefix="sparse-hw-fit-") as work:
-        return load_spec(fit_problem_files([Path(f) for f in files], Path(work)))
+        fitted = fit_problem_files([Path(f) for f in files], Path(work), jinja_data)
+        spec = load_spec(fitted, jinja_data=jinja_data)
+    _fill_tables(spec)
+    return spec
+
+
+def _fill_tables(spec) -> None:
+    """Estimate the ERT/ART entries the inputs lack (passed tables win per component); say so on stderr."""
+    from ..estimate import fill_missing, notes_for
+
+    if fill_missing(spec):
+        for note in notes_for(spec):
+            if note not in _SAID:  # once per process: a sweep loads the same architecture many times
+                _SAID.add(note)
+                logging.getLogger("sparse_hw.estimate").warning(note)
+
+
+_SAID: set[str] = set()
 
 
 def pad_problem(problem: ProblemModel, sizes: dict[str, int]) -> ProblemModel:
@@ -105,7 +124,7 @@ def map_spec(spec, *, arch_name: str | None = None, overrides: dict[str, Any] | 
     try:
         result = Mapper(engine, rules, settings).run(progress)
     except MappingError as exc:
-        if awkward and not pad:
+        if awkward and not pad and not getattr(exc, "budget_limited", False):
             hint = ", ".join(f"{d}={int(engine.problem.bounds[engine.problem.dims.index(d)])}" for d in awkward)
             first = exc.problems[0]
             pad_fix = "rerun with --pad to pad them to sizes that factorize (the padding is reported)"
@@ -116,6 +135,9 @@ def map_spec(spec, *, arch_name: str | None = None, overrides: dict[str, Any] | 
                 fix=f"{first.fix}; or {pad_fix}" if first.fix else pad_fix,
             ) from None
         raise
+    from ..estimate import notes_for
+
+    notes += notes_for(spec)
     result.notes.extend(notes)
     result.evaluation.notes.extend(notes)
     return result, engine
@@ -142,17 +164,37 @@ def run_layer_job(job) -> dict[str, Any]:
             files = fit_problem_files([Path(f) for f in files], Path(work))
             ev = TimeloopBackend().map(files, workdir=Path(work), timeout_s=float(settings.get("timeout_s", 3600)))
         return {"evaluation": ev.to_json(), "mapping_yaml": dump_yaml(ev.mapping or {}), "mapper": {}}
-    spec = load_files(files)
+    spec = load_files(files, dict(settings["jinja"]) if settings.get("jinja") else None)
     overrides = {k: settings.get(k) for k in ("seed", "budget_s", "jobs")}
     if settings.get("metrics"):
         overrides["metrics"] = settings["metrics"]
     result, engine = map_spec(spec, arch_name=job.arch, overrides=overrides, pad=bool(settings.get("pad")))
-    return {
+    payload = {
         "evaluation": result.evaluation.to_json(),
         "mapping_yaml": mapping_yaml(result, engine),
         "mapper": result.stats() | {"seed": search_settings(spec, overrides).seed},
         "notes": result.notes,
     }
+    if settings.get("actual_problem"):  # simulate --density actual: the chosen mapping on the real masks
+        payload["actual"] = evaluate_actual(result, engine, [*job.arch_files, settings["actual_problem"]],
+                                            job.arch).to_json()
+    return payload
+
+
+def evaluate_actual(
+    result: SearchResult, engine: Engine, files: Sequence[str | Path], arch_name: str
+) -> Evaluation:
+    """The mapping the statistical search chose, re-evaluated on a real-data problem (same shape).
+
+    The statistical search stays the search (fast, and what Sparseloop's mapper does); only the
+    chosen mapping meets the masks. A problem the search padded is padded alike (the masks with zeros)."""
+    spec = load_files(files)
+    actual = Engine.from_spec(spec, arch_name)
+    sizes = {d: int(b) for d, b, own in zip(engine.problem.dims, engine.problem.bounds, actual.problem.bounds)
+             if int(b) != int(own)}
+    if sizes:
+        actual = Engine(pad_problem(actual.problem, sizes), actual.arch)
+    return actual.evaluation(result.batch, 0)
 
 
 class BuiltinBackend:
@@ -160,14 +202,25 @@ class BuiltinBackend:
 
     name = "builtin"
 
-    def model(self, files: Sequence[Path], *, workdir: Path | None = None, timeout_s: float = 600) -> Evaluation:
-        spec = load_files(files)
+    def model(
+        self,
+        files: Sequence[Path],
+        *,
+        workdir: Path | None = None,
+        timeout_s: float = 600,
+        jinja_data: dict[str, Any] | None = None,
+    ) -> Evaluation:
+        spec = load_files(files, jinja_data)
         if spec.mapping is None:
             raise SpecError("no mapping in the input files", key_path="mapping",
                             fix="pass a mapping YAML, or use `sparse-hw map` to search for one")
         engine = Engine.from_spec(spec)
         batch = engine.compile_mapping(spec.mapping)
-        return engine.evaluation(batch, 0)
+        ev = engine.evaluation(batch, 0)
+        from ..estimate import notes_for
+
+        ev.notes.extend(notes_for(spec))
+        return ev
 
     def map(self, files: Sequence[Path], *, workdir: Path | None = None, timeout_s: float = 3600) -> Evaluation:
         spec = load_files(files)

@@ -1,7 +1,9 @@
 """Parse Timeloop's ``*.stats.txt`` into plain sections, then into an :class:`Evaluation`.
 
-Three generations of the file are read by the same line parser:
+Four generations of the file are read by the same line parser:
 
+* **2020** (Timeloop v1, the ISPASS'20 tutorial outputs): a ``MACCs = N`` / ``pJ/MACC`` summary table,
+  dense modules only, ``Vector access energy`` in the level specs;
 * **2022** (Timeloop v2.0): ``pJ/Algorithmic-Compute`` / ``pJ/Compute`` summary tables, single-valued
   ``Actual scalar metadata reads`` lines, ``Total topology energy`` lines;
 * **v3** (v3.0.x, 2023): ``fJ/Compute`` tables, per-rank format counts on continuation lines
@@ -37,7 +39,7 @@ COMPUTE_DATASPACE = "(compute)"
 NO_DATA_DATASPACE = "(no data kept)"
 
 Value = float | str | None
-Dialect = Literal["2022", "v3", "2024"]
+Dialect = Literal["2020", "2022", "v3", "2024"]
 
 _ENERGY_TO_PJ = {"pJ": 1.0, "fJ": 1e-3, "nJ": 1e3, "uJ": 1e6, "mJ": 1e9, "J": 1e12}
 _NUMBER = re.compile(
@@ -49,8 +51,9 @@ _INGRESS = re.compile(r"^@multicast (\d+) @scatter (\d+): (.*)$")
 _LEVEL = re.compile(r"^Level (\d+)$")
 _NETWORK = re.compile(r"^Network (\d+)$")
 _NAME = re.compile(r"^=== (.+) ===$")
-_TABLE_TITLE = re.compile(r"^((?:Algorithmic |Actual )?Computes) = (\S+)$")
-_TABLE_UNIT = re.compile(r"^(pJ|fJ)/(Algorithmic-)?Compute$")
+# The 2020 build (Timeloop v1) titles the table ``MACCs = N`` with ``pJ/MACC`` rows.
+_TABLE_TITLE = re.compile(r"^((?:Algorithmic |Actual )?(?:Computes|MACCs)) = (\S+)$")
+_TABLE_UNIT = re.compile(r"^(pJ|fJ)/(Algorithmic-)?(?:Compute|MACC)$")
 _TABLE_ROW = re.compile(r"^\s+(.+?)\s*= (\S+)\s*$")
 _TOPOLOGY = re.compile(r"^(Total topology energy|Total topology area|Max topology cycles): (\S+)")
 
@@ -207,6 +210,8 @@ class TimeloopStats:
             return "2024"
         if any(t.unit == "fJ" for t in self.tables):
             return "v3"
+        if any(t.title == "MACCs" for t in self.tables):
+            return "2020"
         if any(t.unit == "pJ" for t in self.tables) or "Total topology energy" in self.summary.values:
             return "2022"
         return "v3"
@@ -272,7 +277,7 @@ class TimeloopStats:
             actual = stats.number("Computes (total)")
         tables = {t.title: t.computes for t in self.tables}
         if actual is None:
-            actual = tables.get("Actual Computes", tables.get("Computes"))
+            actual = tables.get("Actual Computes", tables.get("Computes", tables.get("MACCs")))
         if algorithmic is None:
             algorithmic = tables.get("Algorithmic Computes", actual)
         if actual is None or algorithmic is None:
@@ -766,7 +771,7 @@ class _Parser:
 
 
 def parse_stats_text(text: str, source: str | Path = "<stats>") -> TimeloopStats:
-    """Parse the text of a Timeloop ``*.stats.txt`` (any of the three generations)."""
+    """Parse the text of a Timeloop ``*.stats.txt`` (any of the four generations)."""
     parser = _Parser(str(source))
     for lineno, line in enumerate(text.splitlines(), 1):
         parser.feed(lineno, line)

@@ -14,20 +14,28 @@ import sys
 # One OpenMP thread unless the user says otherwise: torch's many small ops (and numpy's) lose more to
 # thread hand-off than they gain on the 2-core machines this tool targets (see TrainConfig.threads).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# pydantic looks for plugins through every installed distribution's entry points on its first model
+# (~15 ms of each start-up); the command line uses none. PYDANTIC_DISABLE_PLUGINS= (empty) keeps them.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import typer
 
 from .. import __version__
 from ._common import configure_logging, state
 
-app = typer.Typer(
-    name="sparse-hw",
-    help="What does this pruned network actually cost on a sparse accelerator?",
-    no_args_is_help=True,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    pretty_exceptions_enable=False,
-)
+
+def _new_app() -> typer.Typer:
+    """The ``sparse-hw`` group with its root options, no commands yet."""
+    group = typer.Typer(
+        name="sparse-hw",
+        help="What does this pruned network actually cost on a sparse accelerator?",
+        no_args_is_help=True,
+        add_completion=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        pretty_exceptions_enable=False,
+    )
+    group.callback()(_root)
+    return group
 
 
 def _version(value: bool) -> None:
@@ -36,7 +44,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
     version: bool = typer.Option(
@@ -48,13 +55,31 @@ def _root(
 
 
 # One module per command (group), registered in the order `--help` lists them.
-_COMMAND_MODULES = ("run", "train", "extract", "simulate", "report", "check", "arch", "model", "map")
+_COMMAND_MODULES = ("run", "train", "extract", "simulate", "report", "check", "arch", "model", "map", "estimate",
+                    "search", "sweep")
 
-for _name in _COMMAND_MODULES:
-    if importlib.util.find_spec(f"{__name__}.{_name}") is not None:
-        importlib.import_module(f"{__name__}.{_name}").register(app)
+
+def _register(group: typer.Typer, names: tuple[str, ...]) -> typer.Typer:
+    for name in names:
+        if importlib.util.find_spec(f"{__name__}.{name}") is not None:
+            importlib.import_module(f"{__name__}.{name}").register(group)
+    return group
+
+
+#: Every command (what tests and ``--help`` see).
+app = _register(_new_app(), _COMMAND_MODULES)
+
+
+def _app_for(argv: list[str]) -> typer.Typer:
+    """Only the command that ``argv`` names, when it names one: typer builds (and inspects) every
+    registered command on each call, which a one-command process need not pay for (issue 15, item 14).
+    The root options come first (``sparse-hw --debug check ...``); anything else gets the full group."""
+    name = next((a for a in argv if not a.startswith("-")), None)
+    if name in _COMMAND_MODULES:
+        return _register(_new_app(), (name,))
+    return app
 
 
 def main() -> None:
     """Console-script entry point."""
-    sys.exit(app(prog_name="sparse-hw", standalone_mode=True))
+    sys.exit(_app_for(sys.argv[1:])(prog_name="sparse-hw", standalone_mode=True))

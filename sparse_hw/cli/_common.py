@@ -9,12 +9,39 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
 
 from ..errors import EXIT_CODE_INPUT, EXIT_CODE_INTERNAL, SparseHwError
 
-console = Console()
-err_console = Console(stderr=True)
+
+class _LazyConsole:
+    """A rich ``Console`` built on first use: importing rich costs start-up time (issue 15, item 14) that
+    ``check --json``, ``map --json`` and every error-free run without a table never need."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._kwargs = kwargs
+        self._console: Any = None
+
+    def _real(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._kwargs)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
+
+    # rich's Live/Progress use the console as a context manager (looked up on the type, not delegated)
+    def __enter__(self) -> Any:
+        return self._real().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._real().__exit__(*exc)
+
+
+# emoji=False: a ``:x:`` in a user's path must print as typed; user text is printed with markup=False
+console: Any = _LazyConsole(emoji=False)
+err_console: Any = _LazyConsole(stderr=True, emoji=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,13 +61,27 @@ def configure_logging(debug: bool) -> None:
     )
 
 
+def _environment_errors_as_input(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``func``; a full disk, read-only folder, too-long name or symlink loop becomes a SparseHwError
+    (exit 2, naming the path and a fix): the environment, not a bug."""
+    from ._oserror import environment_error
+
+    try:
+        return func(*args, **kwargs)
+    except Exception as exc:
+        user = environment_error(exc)
+        if user is None:
+            raise
+        raise user from exc
+
+
 def handle_errors(func: F) -> F:
     """Map SparseHwError to exit code 2 with one clear message, anything else to exit code 1."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            return _environment_errors_as_input(func, *args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
         except SparseHwError as exc:

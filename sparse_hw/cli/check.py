@@ -11,7 +11,23 @@ from ..errors import ConfigError
 from ._common import console, handle_errors
 
 
-def _jinja_data(items: list[str]) -> dict[str, str]:
+def _jinja_value(text: str) -> object:
+    """``true``/``false`` and numbers become Python values (timeloopfe's ``jinja_parse_data`` holds
+    objects, so ``reg_enabled=false`` must be falsy); anything else stays the string given."""
+    import re
+
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if re.fullmatch(r"[+-]?\d+", low):
+        return int(low)
+    if re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+|\d+)(e[+-]?\d+)?", low):
+        return float(low)
+    return text
+
+
+def _jinja_data(items: list[str]) -> dict[str, object]:
+    """``--jinja KEY=VALUE`` options (`check`, `model`, `map`, `simulate`) as template variables."""
     data = {}
     for item in items:
         if "=" not in item:
@@ -19,7 +35,7 @@ def _jinja_data(items: list[str]) -> dict[str, str]:
                 f"--jinja {item!r} is not KEY=VALUE", fix="write e.g. --jinja architecture=sparseloop/x"
             )
         key, value = item.split("=", 1)
-        data[key.strip()] = value
+        data[key.strip()] = _jinja_value(value)
     return data
 
 
@@ -57,13 +73,17 @@ def register(app: typer.Typer) -> None:
 
 
 def _print(s: dict) -> None:
+    from rich.markup import escape
     from rich.table import Table
+
+    def e(value: object) -> str:  # names come from the user's files: never markup
+        return escape(str(value))
 
     console.print(f"[bold]sparse-hw check[/bold]: {len(s['files'])} file(s) OK")
     arch = s.get("architecture")
     if arch:
         table = Table(
-            title=f"architecture {arch['name']} (v{arch['version']}, {arch['format']} format), "
+            title=f"architecture {e(arch['name'])} (v{e(arch['version'])}, {arch['format']} format), "
             "outermost first",
             show_header=True,
         )
@@ -72,12 +92,12 @@ def _print(s: dict) -> None:
         for row in arch["levels"]:
             keeps = "" if row.get("keeps") is None else ", ".join(row["keeps"]) or "-"
             table.add_row(
-                row["name"],
-                row["class"],
+                e(row["name"]),
+                e(row["class"]),
                 f"{row['instances']:,}",
-                row["mesh"],
-                row.get("capacity", "(compute)"),
-                keeps,
+                e(row["mesh"]),
+                e(row.get("capacity", "(compute)")),
+                e(keeps),
             )
         console.print(table)
         sparse = [(row["name"], row["sparse"]) for row in arch["levels"] if row["sparse"]]
@@ -91,32 +111,38 @@ def _print(s: dict) -> None:
     prob = s.get("problem")
     if prob:
         dims = " ".join(f"{k}={v}" for k, v in prob["dimensions"].items())
-        console.print(f"[bold]problem[/bold] {prob['shape']}: {dims}")
+        console.print(f"[bold]problem[/bold] {e(prob['shape'])}: {e(dims)}")
         for ds in prob["data_spaces"]:
+            density = f"density {ds['density']:g}" if ds["density"] is not None else "density from"
+            source = ds["distribution"]
+            if ds.get("data_file_path"):
+                source += f" {ds['data_file_path']}"
             console.print(
-                f"  {ds['name']}: {ds['size']:,} elements, density {ds['density']:g} "
-                f"({ds['distribution']}){'  read-write' if ds['read_write'] else ''}"
+                f"  {ds['name']}: {ds['size']:,} elements, {density} "
+                f"({source}){'  read-write' if ds['read_write'] else ''}",
+                markup=False,
             )
     if "mapping" in s:
         console.print(f"[bold]mapping[/bold]: {len(s['mapping'])} directives")
         for d in s["mapping"]:
             if d["type"] == "bypass":
-                console.print(f"  {d['target']:>16} keep {', '.join(d['keep'] or []) or '-'}")
+                console.print(f"  {d['target']:>16} keep {', '.join(d['keep'] or []) or '-'}", markup=False)
             else:
                 extra = f" split {d['split']}" if d.get("split") is not None else ""
                 console.print(
-                    f"  {d['target']:>16} {d['type']:8} {d['factors'] or ''} {d['permutation'] or ''}{extra}"
+                    f"  {d['target']:>16} {d['type']:8} {d['factors'] or ''} {d['permutation'] or ''}{extra}",
+                    markup=False,
                 )
     if s.get("sparse_optimizations") and not arch:
         console.print("[bold]sparse optimizations[/bold]")
         for name, lines in s["sparse_optimizations"].items():
-            console.print(f"  {name}: " + "; ".join(lines))
+            console.print(f"  {name}: " + "; ".join(lines), markup=False)
     c = s["constraints"]
     console.print(f"constraints: {c['architecture']} architecture, {c['mapspace']} mapspace")
     if "mapper" in s:
         m = s["mapper"]
-        console.print("mapper: " + ", ".join(f"{k}={v}" for k, v in m.items() if k != "version"))
+        console.print("mapper: " + ", ".join(f"{k}={v}" for k, v in m.items() if k != "version"), markup=False)
     if s["components"]:
-        console.print(f"compound components: {', '.join(s['components'])}")
+        console.print(f"compound components: {', '.join(s['components'])}", markup=False)
     if s["ert_entries"] is not None or s["art_entries"] is not None:
         console.print(f"ERT entries: {s['ert_entries']}, ART entries: {s['art_entries']}")

@@ -32,6 +32,26 @@ def _kwargs(text: str | None) -> dict | None:
     return value
 
 
+def _factory_extract(factory: str, ckpt: Path, *, model: str | None, trust: bool, data: str | None,
+                     model_kwargs: dict | None, **options):
+    """``--model-factory``: the user's module with the checkpoint's state dict, extracted like a model in memory."""
+    from ..errors import ConfigError
+    from ..extract.inmemory import extract_model, model_from_factory
+    from ..io import check_out_dir
+    from ..train.api import torch_threads
+
+    if model is not None or trust:
+        raise ConfigError("--model-factory builds the model itself", key_path="model_factory",
+                          fix="drop --model / --trust-checkpoint")
+    if data is None:
+        raise ConfigError("--model-factory needs --data (a state dict does not record its dataset)", key_path="data",
+                          fix="pass e.g. --data digits")
+    check_out_dir(options["out"], inputs=[ckpt], force=options["force"])
+    module, raw = model_from_factory(factory, ckpt, kwargs=model_kwargs)
+    with torch_threads(1):
+        return extract_model(module, data, raw=raw, **options).result
+
+
 def register(app: typer.Typer) -> None:
     @app.command("extract")
     @handle_errors
@@ -39,7 +59,12 @@ def register(app: typer.Typer) -> None:
         ckpt: Path = typer.Argument(
             ..., help="Checkpoint: ours, a plain or torch.nn.utils.prune state_dict."
         ),
-        out: Path = typer.Option(..., "--out", help="Output folder (replaced as a whole, atomically)."),
+        out: Path = typer.Option(
+            ..., "--out", help="Output folder (an earlier sparse-hw output there is replaced atomically)."
+        ),
+        force: bool = typer.Option(
+            False, "--force", help="Replace --out even when sparse-hw did not write it (never an input or a file)."
+        ),
         data: str | None = typer.Option(
             None,
             "--data",
@@ -54,6 +79,10 @@ def register(app: typer.Typer) -> None:
         model_kwargs: str | None = typer.Option(
             None, "--model-kwargs", help='JSON constructor arguments of --model, e.g. \'{"stem": "small"}\'.'
         ),
+        model_factory: str | None = typer.Option(
+            None, "--model-factory", help="pkg.module:fn returning your nn.Module (imported only when given); the "
+            "checkpoint is its state_dict, loaded weights_only.",
+        ),
         dialect: str = typer.Option(
             "v0.4", "--dialect", help="Problem YAML dialect: v0.4 (timeloopfe) or v0.3."
         ),
@@ -66,6 +95,10 @@ def register(app: typer.Typer) -> None:
             help="Allow arbitrary pickles (unpickling can run code; trusted files only).",
         ),
         batch_size: int = typer.Option(64, "--batch-size", help="Calibration batch size."),
+        masks: bool = typer.Option(
+            False, "--masks", help="Also store the first calibration sample's nonzero masks (DIR/masks/, "
+            "bit-packed .npz, and real-data problems) for `simulate --density actual`.",
+        ),
     ) -> None:
         """Measure every conv/linear layer's shape and weight, input and output densities on calibration data.
 
@@ -90,11 +123,24 @@ def register(app: typer.Typer) -> None:
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            result = extract(
-                ckpt, data=data, calib_samples=calib_samples, seed=seed, model=model,
-                model_kwargs=_kwargs(model_kwargs), dialect=dialect, pad=pad, trust=trust, batch_size=batch_size,
-                out=out, progress=progress,
-            )  # fmt: skip
+            if model_factory is not None:
+                if masks:
+                    from ..errors import ConfigError
+
+                    raise ConfigError("--masks is not available with --model-factory", key_path="masks",
+                                      fix="extract a registry model, or drop --masks")
+                result = _factory_extract(
+                    model_factory, ckpt, model=model, trust=trust, data=data, calib_samples=calib_samples, seed=seed,
+                    model_kwargs=_kwargs(model_kwargs), dialect=dialect, pad=pad, batch_size=batch_size, out=out,
+                    progress=progress, force=force,
+                )  # fmt: skip
+            else:
+                result = extract(
+                    ckpt, data=data, calib_samples=calib_samples, seed=seed, model=model,
+                    model_kwargs=_kwargs(model_kwargs), dialect=dialect, pad=pad, trust=trust,
+                    batch_size=batch_size, out=out, progress=progress, force=force,
+                    **({"masks": True} if masks else {}),
+                )  # fmt: skip
         table = Table(title=f"{result.model} {result.checkpoint_id}: {len(result.records)} layers")
         for name in ("#", "layer", "op", "C M  RxS  PxQ", "w", "in", "out", "pattern", "MACs"):
             table.add_column(name, justify="right" if name in ("#", "w", "in", "out", "MACs") else "left")

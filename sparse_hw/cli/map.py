@@ -9,6 +9,21 @@ import typer
 
 from ._common import console, err_console, handle_errors
 
+MODE_HELP = (
+    "auto | exhaustive | random. "
+    "exhaustive: every mapping of the constrained mapspace, as Timeloop's (factorizations, loop orders, "
+    "X/Y spatial splits, keep/bypass of every data space the constraints leave free), streamed in bounded "
+    "memory; bound its time with --budget-s. Both exhaustive and auto skip only what cannot win: orders of "
+    "unit loops (they change no number), spatial configurations whose compute-cycle lower bound "
+    "(computes / PEs used) already exceeds the best delay when delay is the first metric, and the exact "
+    "sparse evaluation of candidates whose proven lower bounds on cycles and energy cannot beat the best. "
+    "auto: the same walk, but it also caps, which is sampling, not safe "
+    "pruning: beyond max_permutations_per_if_visit loop orders per tiling, 64 keep/bypass combinations or "
+    "1.5 M tilings per spatial configuration it draws a seeded random subset, and it places free spatial loops "
+    "on X first. "
+    "random: seeded random tilings until the mapper's victory condition."
+)
+
 
 def register(app: typer.Typer) -> None:
     @app.command("map")
@@ -23,17 +38,23 @@ def register(app: typer.Typer) -> None:
         budget_s: float | None = typer.Option(None, "--budget-s", help="Stop searching after this many seconds."),
         jobs: int = typer.Option(
             1, "--jobs", min=0, help="Processes evaluating candidates (same result for any value); 0 = every core."),
-        mode: str = typer.Option("auto", "--mode", help="auto | exhaustive | random."),
+        mode: str = typer.Option("auto", "--mode", help=MODE_HELP),
         pad: bool = typer.Option(False, "--pad", help="Pad dimensions with large prime factors so they factorize."),
         as_json: bool = typer.Option(False, "--json", help="Print the best mapping's evaluation as JSON."),
         out: Path | None = typer.Option(None, "--out", help="Write map.yaml, evaluation.json, stats.txt here."),
+        force: bool = typer.Option(
+            False, "--force", help="Replace --out even when sparse-hw did not write it (never an input or a file)."
+        ),
+        jinja: list[str] = typer.Option([], "--jinja", help="KEY=VALUE for Jinja templates (repeatable), as `check`."),
     ) -> None:
         """Find the best mapping of the problem in FILES on the architecture."""
         from ..pipeline import map_files
+        from .check import _jinja_data
 
         metrics = [m.strip() for m in objective.split(",") if m.strip()] if objective else None
         result, ev = map_files(
-            files, arch=arch, metrics=metrics, seed=seed, budget_s=budget_s, jobs=jobs, mode=mode, pad=pad, out=out
+            files, arch=arch, metrics=metrics, seed=seed, budget_s=budget_s, jobs=jobs, mode=mode, pad=pad, out=out,
+            force=force, jinja=_jinja_data(jinja) or None,
         )
         if as_json:
             typer.echo(json.dumps(ev.to_json() | {"mapper": result.stats()}))
@@ -47,4 +68,4 @@ def register(app: typer.Typer) -> None:
             f"{stats['valid_mappings']:,} valid, {stats['mapper_seconds']:.2f} s"
         )
         if out is not None:
-            console.print(f"wrote {out / 'map.yaml'}")
+            console.print(f"wrote {out / 'map.yaml'}", markup=False)

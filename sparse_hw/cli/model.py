@@ -18,11 +18,16 @@ def register(app: typer.Typer) -> None:
         arch: str | None = typer.Option(None, "--arch", help="Use a built-in architecture (see `sparse-hw arch list`)."),
         as_json: bool = typer.Option(False, "--json", help="Print the evaluation as one JSON object."),
         out: Path | None = typer.Option(None, "--out", help="Write evaluation.json, stats.txt and map.yaml here."),
+        force: bool = typer.Option(
+            False, "--force", help="Replace --out even when sparse-hw did not write it (never an input or a file)."
+        ),
+        jinja: list[str] = typer.Option([], "--jinja", help="KEY=VALUE for Jinja templates (repeatable), as `check`."),
     ) -> None:
         """Evaluate the mapping given in FILES (energy, cycles, area, per-level accesses)."""
         from ..pipeline import model_files
+        from .check import _jinja_data
 
-        ev = model_files(files, arch=arch, out=out)
+        ev = model_files(files, arch=arch, out=out, force=force, jinja=_jinja_data(jinja) or None)
         if as_json:
             typer.echo(json.dumps(ev.to_json()))
         else:
@@ -47,4 +52,4 @@ def _print_summary(ev) -> None:
         + (f"  bound by {ev.bound_by}" if ev.bound_by else "")
     )
     for note in ev.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {note}", markup=False)

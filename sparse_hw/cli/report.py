@@ -6,7 +6,6 @@ import math
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ._common import console, err_console, handle_errors
 
@@ -20,7 +19,12 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def report_command(
         dirs: list[Path] = typer.Argument(..., help="Simulate output folders (results.csv, breakdown.csv)."),
-        out: Path = typer.Option(..., "--out", help="Report folder to write (replaced as a whole)."),
+        out: Path = typer.Option(
+            ..., "--out", help="Report folder to write (an earlier sparse-hw output there is replaced)."
+        ),
+        force: bool = typer.Option(
+            False, "--force", help="Replace --out even when sparse-hw did not write it (never an input or a file)."
+        ),
         baseline: str | None = typer.Option(
             None, "--baseline", help="Architecture to compare against (default: eyeriss_like when present)."
         ),
@@ -35,8 +39,11 @@ def register(app: typer.Typer) -> None:
         from ..report import report
 
         formats = [f.strip() for f in fmt.split(",") if f.strip()]
-        result = report(dirs, baseline=baseline, out=out, extract_dirs=extract or [], formats=formats)
+        result = report(dirs, baseline=baseline, out=out, extract_dirs=extract or [], formats=formats,
+                        force=force)
         models = list(dict.fromkeys(result.summary["model"].astype(str)))
+        from rich.table import Table
+
         table = Table(title=f"{', '.join(models)}: network totals (baseline: {result.baseline or 'none'})")
         for name in (
             "checkpoint",

@@ -34,4 +34,4 @@ def register(app: typer.Typer) -> None:
                 bar.update(task, advance=1, total=total, stage="simulate", description=f"{result.job.label()} ({source})")
 
             out = run(config, log=log, sim_progress=sim_progress)
-        console.print(f"done: {out} (report in {out / 'report'})")
+        console.print(f"done: {out} (report in {out / 'report'})", markup=False)

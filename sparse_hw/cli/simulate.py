@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from ._common import console, err_console, handle_errors
+from ._common import console, handle_errors
+from ._jobs import BUDGET_S, CACHE, ENGINE, FORCE, JOBS, OBJECTIVE, PAD, SCHEDULER, SEED, job_progress
 
 
 def register(app: typer.Typer) -> None:
@@ -17,33 +18,33 @@ def register(app: typer.Typer) -> None:
         arch: list[str] = typer.Option(..., "--arch", help="Built-in architecture (repeat for several)."),
         out: Path = typer.Option(..., "--out", help="Output folder (results.csv, breakdown.csv, mappings/)."),
         backend: str = typer.Option("builtin", "--backend", help="builtin (sparse-hw's engine) or timeloop."),
-        jobs: int = typer.Option(0, "--jobs", min=0, help="Parallel layer jobs; 0 = every core (at most 8)."),
-        engine: str = typer.Option("local", "--engine", help="local (process pool) or dask."),
-        scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786."),
-        seed: int = typer.Option(0, "--seed", help="Mapper seed (recorded)."),
-        budget_s: float | None = typer.Option(None, "--budget-s", help="Mapper time budget per layer."),
-        objective: str | None = typer.Option(None, "--objective", help="Mapper metrics, e.g. delay,energy."),
-        pad: bool = typer.Option(True, "--pad/--no-pad", help="Pad dimensions that do not factorize."),
-        cache: Path | None = typer.Option(None, "--cache", help="SQLite result cache (default next to --out)."),
+        jobs: int = JOBS,
+        engine: str = ENGINE,
+        scheduler: str | None = SCHEDULER,
+        seed: int = SEED,
+        budget_s: float | None = BUDGET_S,
+        objective: str | None = OBJECTIVE,
+        pad: bool = PAD,
+        cache: Path | None = CACHE,
+        force: bool = FORCE,
+        jinja: list[str] = typer.Option([], "--jinja", help="KEY=VALUE for Jinja templates (repeatable), as `check`."),
+        density: str = typer.Option(
+            "statistical", "--density", help="statistical, or actual: also re-evaluate each chosen mapping on the "
+            "masks of `extract --masks` (results get *_statistical, *_actual, *_stat_error columns).",
+        ),
     ) -> None:
         """Map every layer on every architecture; cached and resumable."""
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
         from ..pipeline import simulate
+        from .check import _jinja_data
 
         metrics = [m.strip() for m in objective.split(",")] if objective else None
-        with Progress(
-            TextColumn("[bold]simulate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.description}"), console=err_console, transient=False,
-        ) as bar:
-            task = bar.add_task("", total=None)
-
-            def progress(result, total: int) -> None:
-                source = "cache" if result.cached else f"{result.seconds:.1f} s"
-                bar.update(task, advance=1, total=total, description=f"{result.job.label()} ({source})")
-
+        with job_progress("simulate") as progress:
             out_dir = simulate(
                 dirs, arch, out=out, backend=backend, workers=jobs, engine=engine, scheduler=scheduler,
                 seed=seed, budget_s=budget_s, metrics=metrics, pad=pad, cache=cache, progress=progress,
+                force=force, jinja=_jinja_data(jinja) or None,
+                **({"density": density} if density != "statistical" else {}),
             )
-        console.print(f"wrote {out_dir / 'results.csv'}, {out_dir / 'breakdown.csv'}, {out_dir / 'mappings'}")
+        console.print(
+            f"wrote {out_dir / 'results.csv'}, {out_dir / 'breakdown.csv'}, {out_dir / 'mappings'}", markup=False
+        )

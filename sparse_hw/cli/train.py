@@ -9,8 +9,8 @@ import typer
 from ._common import console, err_console, handle_errors
 
 # Kept literal so that `--help` does not import torch; tests/train/test_cli.py checks them against the registries.
-MODEL_NAMES = ("lenet5", "mobilenetv2", "pointnet2", "resnet18")
-METHOD_NAMES = ("none", "gmp", "l1", "global", "structured", "admm")
+MODEL_NAMES = ("lenet5", "mobilenetv2", "pointnet2", "resnet18", "vit")
+METHOD_NAMES = ("none", "gmp", "l1", "global", "structured", "admm", "nm")
 DATA_SPECS = ("synthetic-shapes", "digits", "modelnet:PATH", "cifar10:PATH", "imagefolder:PATH")
 
 
@@ -41,9 +41,14 @@ def register(app: typer.Typer) -> None:
         sparsity: list[float] = typer.Option(None, "--sparsity",
                                              help="Target sparsity (fraction of prunable weights zeroed or removed); "
                                                   "repeat for a cumulative target per method."),
+        nm: str = typer.Option("2:4", "--nm", help="N:M pattern of --method nm (2:4, 4:8, 1:4...): N of every M "
+                               "weights along the input channels kept; implies the sparsity 1 - N/M."),
         epochs: int = typer.Option(10, "--epochs", help="Dense training epochs."),
         seed: int = typer.Option(0, "--seed", help="Seed of data, initialization and shuffling."),
         out: Path = typer.Option(..., "--out", help="Checkpoint file to write."),
+        force: bool = typer.Option(
+            False, "--force", help="Replace --out even when it is not a sparse-hw checkpoint (never an input)."
+        ),
         prune_epochs: int = typer.Option(5, "--prune-epochs", help="Epochs of gmp/admm training."),
         finetune_epochs: int | None = typer.Option(None, "--finetune-epochs",
                                                    help="Fine-tuning epochs after pruning (default 2)."),
@@ -79,11 +84,15 @@ def register(app: typer.Typer) -> None:
 
         Methods compose in the order given, e.g. --method structured,l1 --sparsity 0.8.
         """
+        from ..io import check_out_file
         from ..train.config import load_train_config
 
+        dataset = data.partition(":")[2]
+        inputs = [p for p in (init, Path(dataset).expanduser() if dataset else None) if p]
+        check_out_file(out, inputs=inputs, force=force, ours=_is_our_checkpoint)
         settings = {
             "model": model, "model_kwargs": _key_values(model_arg, "--model-arg"), "data": data,
-            "data_options": _key_values(data_opt, "--data-opt"), "methods": method,
+            "data_options": _key_values(data_opt, "--data-opt"), "methods": method, "nm": nm,
             "sparsity": (sparsity[0] if len(sparsity) == 1 else list(sparsity)) if sparsity else None,
             "epochs": epochs, "prune_epochs": prune_epochs, "finetune_epochs": finetune_epochs, "lr": lr,
             "finetune_lr": finetune_lr, "optimizer": optimizer, "batch_size": batch_size, "seed": seed,
@@ -102,6 +111,20 @@ def register(app: typer.Typer) -> None:
         with _progress(quiet) as progress:
             result = train(config, progress=progress)
         _print_report(result)
+
+
+def _is_our_checkpoint(path: Path) -> bool:
+    """A checkpoint written by sparse-hw (its pickle names our format); read as a zip, never unpickled."""
+    import zipfile
+
+    from ..train.checkpoint import FORMAT
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            pkl = [n for n in zf.namelist() if n.endswith("/data.pkl")]
+            return bool(pkl) and FORMAT.encode() in zf.read(pkl[0])[:1 << 20]
+    except (OSError, zipfile.BadZipFile, KeyError, RuntimeError):
+        return False
 
 
 class _progress:

@@ -25,12 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import __version__
 from ..errors import ConfigError, DataError
-from ..io import RunManifest, atomic_dir, atomic_write, atomic_write_json
+from ..io import RunManifest, atomic_dir, atomic_write, atomic_write_json, check_out_dir
 from .activations import Dataflow, Measurement, calibrate, count_nonzero
 from .density import weight_pattern
 from .histogram import HIST_COLUMNS, weight_histogram
 from .layers import extractable_layers, geometry_function, unsupported_weight_layers
 from .loader import LoadedModel, RawCheckpoint, build, read_checkpoint
+from .masks import MASK_COLUMN, FirstSample, capture, refuse_with_pad, write_masks
+from .matmul import MATMUL_OP, MatmulTracer, merge_records, unexpressed_note
 from .padding import awkward_dims, padded_dims
 from .record import ALL_COLUMNS, LayerRecord
 from .render import DIALECTS, check_problem, problem_filename, render_problem
@@ -88,7 +90,7 @@ class LayersFile(BaseModel):
     checkpoint: str
     """Checkpoint id (first 12 hex digits of its sha256)."""
     checkpoint_file: str
-    """Path of the checkpoint as given."""
+    """File name of the checkpoint (no folder: the same checkpoint gives the same file wherever it lies)."""
     checkpoint_sha256: str
     """Full sha256 of the checkpoint file."""
     checkpoint_source: str
@@ -118,11 +120,12 @@ class ExtractResult:
     """What ``extract`` produced: the records and the paths of every file written."""
 
     records: tuple[LayerRecord, ...]
-    out: Path
-    layers_csv: Path
-    layers_json: Path
-    weight_hist: Path
-    manifest: Path
+    out: Path | None
+    """None when nothing was written (``out=None``); so are the other paths."""
+    layers_csv: Path | None
+    layers_json: Path | None
+    weight_hist: Path | None
+    manifest: Path | None
     problems: tuple[Path, ...]
     model: str
     checkpoint_id: str
@@ -157,8 +160,13 @@ def _calibration(
     calib_samples: int,
     batch_size: int,
     seed: int,
+    trust: bool = False,
 ) -> _Calibration:
-    """The calibration batches: the caller's, ``data``, or the dataset the checkpoint was trained on."""
+    """The calibration batches: the caller's, ``data``, or the dataset the checkpoint was trained on.
+
+    A dataset *path* recorded in the checkpoint is used only when the user confirms it (``--data`` or
+    ``--trust-checkpoint``): otherwise a downloaded file could send extract to read any folder on the machine.
+    """
     if batches is not None:
         return _Calibration(
             batches, {"data": "caller batches", "dataset_seed": None, "dataset_options": {}}, None
@@ -173,6 +181,14 @@ def _calibration(
             file=raw.path,
             key_path="data",
             fix="pass --data with the dataset the model was trained on (e.g. --data digits or --data cifar10:PATH)",
+        )
+    if not data and not trust and ":" in spec:
+        raise DataError(
+            f"the checkpoint names its dataset as {spec!r}, a path on this machine, which is not used "
+            "unconfirmed",
+            file=raw.path,
+            key_path="meta.dataset",
+            fix=f"pass --data {spec} if that is the dataset you mean (or --data PATH with your copy of it)",
         )
     same = meta is not None and spec == meta.dataset
     options = dict(meta.dataset_options) if same else {}
@@ -300,6 +316,12 @@ def _header(record: LayerRecord, raw: RawCheckpoint, dialect: str) -> list[str]:
     return lines
 
 
+def _data_paths(spec: str | None) -> list[Path]:
+    """The path in a ``kind:PATH`` dataset spec (an input that ``--out`` must not replace)."""
+    _, _, rest = (spec or "").partition(":")
+    return [Path(rest).expanduser()] if rest else []
+
+
 def _dataset_inputs(spec: str) -> list[Path]:
     _, _, rest = spec.partition(":")
     if not rest:
@@ -312,7 +334,7 @@ def _dataset_inputs(spec: str) -> list[Path]:
 
 
 def extract(
-    ckpt: str | Path,
+    ckpt: str | Path | RawCheckpoint,
     *,
     data: str | None = None,
     calib_samples: int = 256,
@@ -323,15 +345,18 @@ def extract(
     pad: bool = False,
     trust: bool = False,
     batch_size: int = 64,
-    out: str | Path,
+    out: str | Path | None,
     batches: Iterable[torch.Tensor] | None = None,
     channels_last: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
+    masks: bool = False,
 ) -> ExtractResult:
     """Extract every conv/linear layer of a checkpoint as a Timeloop problem with measured densities.
 
     Args:
-        ckpt: checkpoint file (ours, a plain/prune state_dict, or a trusted pickled module).
+        ckpt: checkpoint file (ours, a plain/prune state_dict, or a trusted pickled module), or a
+            ``RawCheckpoint`` already in memory (``sparse_hw.extract.inmemory``).
         data: calibration dataset spec; default: the dataset recorded in the checkpoint.
         calib_samples: number of calibration samples (a seeded subset of the test split).
         seed: seed of the calibration subset (recorded in every record and the manifest).
@@ -341,7 +366,10 @@ def extract(
         pad: pad dimensions with a prime factor > 7 to the next 7-smooth size in the problems.
         trust: allow arbitrary pickles (``--trust-checkpoint``); unpickling can run code.
         batch_size: calibration batch size.
-        out: output folder (replaced as a whole, atomically).
+        out: output folder (replaced as a whole, atomically, when a sparse-hw stage wrote it; never an
+            input, a file or a folder of someone else's).
+        force: replace ``out`` even when sparse-hw did not write it (inputs and files are still refused).
+        masks: also store the first calibration sample's nonzero masks (``masks/``, :mod:`.masks`).
         batches: calibration input tensors to use instead of a dataset (Python callers only).
         channels_last: run 4-D inputs channels-last (default: yes for image models).
         progress: called as ``progress(samples_done, samples_total)``.
@@ -361,10 +389,15 @@ def extract(
             key_path="calib_samples" if calib_samples < 1 else "batch_size",
             fix="use a positive number",
         )
+    refuse_with_pad(masks, pad)
+    if out is not None:  # None: records only, nothing written (the in-memory API)
+        ckpt_path = ckpt.path if isinstance(ckpt, RawCheckpoint) else ckpt
+        check_out_dir(out, inputs=[ckpt_path, *_data_paths(data)], force=force)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    raw = read_checkpoint(ckpt, trust=trust)
-    calib = _calibration(raw, data, batches, calib_samples=calib_samples, batch_size=batch_size, seed=seed)
+    raw = ckpt if isinstance(ckpt, RawCheckpoint) else read_checkpoint(ckpt, trust=trust)
+    calib = _calibration(raw, data, batches, calib_samples=calib_samples, batch_size=batch_size, seed=seed,
+                         trust=trust)
     loaded = build(raw, model_name=model, model_kwargs=model_kwargs, bundle=calib.bundle)
     _check_input_kind(loaded, calib.bundle)
     torch_model = loaded.model.eval()
@@ -380,11 +413,14 @@ def extract(
     t1 = time.perf_counter()
     torch.manual_seed(seed)
     total = calib_samples if batches is None else 0
+    tracer = MatmulTracer(torch_model, layers)  # functional products (attention) beside the layers
+    sample = FirstSample(calib.batches) if masks else None
     try:
-        flow, meas = calibrate(
-            torch_model, calib.batches, layers, channels_last=channels_last,
-            progress=(lambda done: progress(done, max(total, done))) if progress is not None else None,
-        )  # fmt: skip
+        with tracer:
+            flow, meas = calibrate(
+                torch_model, calib.batches if sample is None else sample, layers, channels_last=channels_last,
+                progress=(lambda done: progress(done, max(total, done))) if progress is not None else None,
+            )  # fmt: skip
     except DataError as exc:
         if loaded.rebuilt:
             raise DataError(
@@ -399,11 +435,16 @@ def extract(
         batch_size=batch_size, channels_last=use_cl,
     )  # fmt: skip
     records = _records(loaded, layers, flow, meas, calib.info, seed=seed, pad=pad)
+    records = merge_records(records, tracer, torch_model, pad=pad,
+                            where=f"{meas.samples} calibration samples of {calib.info['data']} (sample seed {seed})")
+    layer_masks = capture(torch_model, sample.first, records, flow) if sample is not None else None
     seconds["calibrate"] = time.perf_counter() - t1
 
     notes = list(loaded.notes)
     if meas.samples < calib_samples and batches is None:
         notes.append(f"the calibration data has only {meas.samples} samples (asked for {calib_samples})")
+    if (note := unexpressed_note(tracer)) is not None:
+        notes.append(note)
     if flow.not_run:
         notes.append(f"not executed on the calibration data, not extracted: {', '.join(flow.not_run)}")
     skipped = unsupported_weight_layers(torch_model)
@@ -417,27 +458,32 @@ def extract(
         )
 
     t2 = time.perf_counter()
-    written = _write(
-        out,
-        records,
-        loaded,
-        raw,
-        calib_info,
-        dialect=dialect,
-        pad=pad,
-        notes=notes,
-        settings={
-            "calib_samples": calib_samples,
-            "batch_size": batch_size,
-            "dialect": dialect,
-            "pad": pad,
-            "trust": trust,
-            "model": model,
-            "model_kwargs": dict(model_kwargs or {}),
-            "data": calib_info.data,
-            "channels_last": use_cl,
-        },
-    )
+    written = dict.fromkeys(("out", "layers_csv", "layers_json", "weight_hist", "manifest")) | {"problems": ()}
+    if out is not None:
+        written = _write(
+            out,
+            records,
+            loaded,
+            raw,
+            calib_info,
+            dialect=dialect,
+            pad=pad,
+            notes=notes,
+            settings={
+                "calib_samples": calib_samples,
+                "batch_size": batch_size,
+                "dialect": dialect,
+                "pad": pad,
+                "trust": trust,
+                "model": model,
+                "model_kwargs": dict(model_kwargs or {}),
+                "data": calib_info.data,
+                "channels_last": use_cl,
+                "masks": masks,
+            },
+            force=force,
+            masks=layer_masks,
+        )
     seconds["write"] = time.perf_counter() - t2
     return ExtractResult(
         records=tuple(records),
@@ -460,29 +506,35 @@ def _write(
     pad: bool,
     notes: list[str],
     settings: dict[str, Any],
+    force: bool = False,
+    masks: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     import pandas as pd
 
     out = Path(out)
     problem_names = [problem_filename(r) for r in records]
-    weights = {r.layer: loaded.model.get_submodule(r.layer).weight for r in records}
+    weights = {r.layer: loaded.model.get_submodule(r.layer).weight for r in records if r.op != MATMUL_OP}
     hist = weight_histogram(weights, model=loaded.model_name, checkpoint=raw.checkpoint_id)
     facts = _checkpoint_facts(raw)
     layers_file = LayersFile(
         model=loaded.model_name, model_kwargs=_jsonable(loaded.model_kwargs), checkpoint=raw.checkpoint_id,
-        checkpoint_file=str(raw.path), checkpoint_sha256=raw.sha256, checkpoint_source=raw.source, **facts,
+        checkpoint_file=raw.path.name, checkpoint_sha256=raw.sha256, checkpoint_source=raw.source, **facts,
         checkpoint_meta=raw.meta.model_dump(mode="json") if raw.meta is not None else None,
         calibration=calib, dialect=dialect, pad=pad, notes=notes, layers=[r.to_dict() for r in records],
     )  # fmt: skip
     checks: set[str] = set()
-    with atomic_dir(out) as tmp:
+    inputs = [raw.path, *_data_paths(calib.data)]
+    texts: dict[str, str] = {}
+    with atomic_dir(out, force=force, inputs=inputs) as tmp:
         for record, name in zip(records, problem_names, strict=True):
-            path = atomic_write(
-                tmp / PROBLEMS_DIR / name,
-                render_problem(record, dialect=dialect, header=_header(record, raw, dialect)),
-            )
+            header = _header(record, raw, dialect)
+            texts[record.layer] = render_problem(record, dialect=dialect, header=header)
+            path = atomic_write(tmp / PROBLEMS_DIR / name, texts[record.layer])
             checks.update(check_problem(path, record))
         table = pd.DataFrame([r.to_row() for r in records], columns=list(ALL_COLUMNS))
+        mask_files = write_masks(tmp, records, masks, texts) if masks is not None else {}
+        if masks is not None:
+            table[MASK_COLUMN] = [mask_files[r.layer][0] if r.layer in mask_files else "" for r in records]
         atomic_write(tmp / LAYERS_CSV, table.to_csv(index=False))
         atomic_write(
             tmp / WEIGHT_HIST_CSV, pd.DataFrame(hist, columns=list(HIST_COLUMNS)).to_csv(index=False)
@@ -506,6 +558,7 @@ def _write(
             LAYERS_JSON,
             WEIGHT_HIST_CSV,
             *(f"{PROBLEMS_DIR}/{n}" for n in problem_names),
+            *(f for files in mask_files.values() for f in files),
         ]
         manifest.finish().write(tmp)
     return {

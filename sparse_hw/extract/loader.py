@@ -131,7 +131,10 @@ def read_checkpoint(path: str | Path, *, trust: bool = False) -> RawCheckpoint:
     if trust and path.is_file():
         obj = _trusted_load(path)
         if isinstance(obj, nn.Module):
+            from ..train.checkpoint import check_finite
+
             module = obj.cpu().eval()
+            check_finite(module.state_dict(), path)
             return RawCheckpoint(
                 path,
                 sha256_file(path),
@@ -182,6 +185,9 @@ def _trusted_load(path: Path) -> Any:
         AttributeError,
         ImportError,
         ModuleNotFoundError,
+        KeyError,
+        IndexError,
+        TypeError,
     ) as exc:
         raise CheckpointError(
             f"checkpoint is corrupt or cannot be unpickled: {exc}",
@@ -212,12 +218,14 @@ def _registered_shapes(name: str, kwargs: Mapping[str, Any]) -> dict[str, tuple[
     return _weight_shapes(create_model(name, **dict(kwargs)))
 
 
-def _infer_kwargs(name: str, kwargs: dict[str, Any], state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+def _infer_kwargs(name: str, kwargs: dict[str, Any], state: Mapping[str, torch.Tensor],
+                  file: Path | None = None) -> dict[str, Any]:
     """``num_classes`` and ``in_channels`` read off the state dict's last and first layer."""
     from ..train.models import create_model, model_entry
     from .layers import extractable_layers
 
     entry = model_entry(name)
+    _check_size(name, kwargs, state, file)
     skeleton = create_model(name, **kwargs)
 
     layers = list(extractable_layers(skeleton).items())
@@ -232,6 +240,16 @@ def _infer_kwargs(name: str, kwargs: dict[str, Any], state: Mapping[str, torch.T
     if "num_classes" in entry.default_kwargs and w_last is not None:
         out["num_classes"] = int(w_last.shape[0])
     return out
+
+
+def _check_size(name: str, kwargs: Mapping[str, Any], state: Mapping[str, torch.Tensor],
+                file: Path | None = None) -> None:
+    """Refuse arguments that make ``name`` far larger than the weights at hand (counted on the meta device)."""
+    from ..train.checkpoint import check_model_size, stored_elements
+
+    stored = stored_elements(state)
+    check_model_size(name, kwargs, stored_numel=stored, file=file, key_path="model_kwargs",
+                     fix="pass the model arguments the checkpoint was trained with (--model-kwargs)")
 
 
 def _set_module(model: nn.Module, name: str, new: nn.Module) -> None:
@@ -305,6 +323,9 @@ def fit_to_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor]) -> tu
 
 
 def _load_weights(model: nn.Module, state: Mapping[str, torch.Tensor], raw: RawCheckpoint, name: str) -> None:
+    from ..train.checkpoint import check_parameter_dtypes
+
+    check_parameter_dtypes(model, state, raw.path)
     result = model.load_state_dict(dict(state), strict=False)
     missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
     unexpected = list(result.unexpected_keys)
@@ -387,7 +408,7 @@ def build(
                 key_path="model_kwargs",
                 fix="drop --model-kwargs",
             )
-        model = build_model(meta, raw.state_dict)
+        model = build_model(meta, raw.state_dict, source=raw.path)
         # without a structured-pruning history the rebuilt model has the registered shapes by construction
         shapes = (
             _registered_shapes(meta.model_name, meta.model_kwargs)
@@ -410,8 +431,9 @@ def build(
     from ..train.models import create_model, resolve_model_kwargs
 
     kwargs: dict[str, Any] = adapt_model_kwargs(model_name, bundle) if bundle is not None else {}
-    kwargs = _infer_kwargs(model_name, resolve_model_kwargs(model_name, kwargs), raw.state_dict)
+    kwargs = _infer_kwargs(model_name, resolve_model_kwargs(model_name, kwargs), raw.state_dict, raw.path)
     kwargs = resolve_model_kwargs(model_name, kwargs | dict(model_kwargs or {}))
+    _check_size(model_name, kwargs, raw.state_dict, raw.path)
     model = create_model(model_name, **kwargs)
     shapes = _weight_shapes(model)  # the registered architecture, before fitting the checkpoint's shapes
     rebuilt = fit_to_state_dict(model, raw.state_dict)

@@ -37,7 +37,7 @@ EXTRA_COLUMNS: tuple[str, ...] = (
 ALL_COLUMNS: tuple[str, ...] = CSV_COLUMNS + EXTRA_COLUMNS
 
 #: The operation kinds a record can have.
-OPS: tuple[str, ...] = ("conv2d", "pointwise", "conv1d", "depthwise", "grouped", "linear")
+OPS: tuple[str, ...] = ("conv2d", "pointwise", "conv1d", "depthwise", "grouped", "linear", "matmul")
 DIMS: tuple[str, ...] = ("N", "C", "M", "R", "S", "P", "Q", "G")
 
 _CSV_TO_FIELD = {"checkpoint": "checkpoint_id", "nnz": "weight_nnz"}
@@ -63,7 +63,8 @@ class LayerRecord:
     order: int
     """Position among the extracted layers (module definition order), from 0."""
     op: str
-    """``conv2d``, ``pointwise`` (1x1 conv2d), ``conv1d``, ``depthwise``, ``grouped`` or ``linear``."""
+    """``conv2d``, ``pointwise`` (1x1 conv2d), ``conv1d``, ``depthwise``, ``grouped``, ``linear`` or ``matmul``
+    (a functional product, :mod:`.matmul`)."""
     N: int
     """Instances per input sample (1, or the number of calls of a module reused in one forward pass)."""
     C: int

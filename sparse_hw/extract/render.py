@@ -128,7 +128,10 @@ def _number(value: Any) -> str:
 # ------------------------------------------------------------------------------------------ render
 @cache
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
+    # sandboxed like every template sparse-hw renders (issue 15), though these are our own package data
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -141,7 +144,8 @@ def _environment() -> jinja2.Environment:
 
 
 def _comment(line: str) -> str:
-    return re.sub(r"[\r\n]+", " ", str(line))
+    # one line, and no Jinja opener: spec/ renders any file with `{{`/`{%` in it, comments included
+    return re.sub(r"\{([{%#])", r"{ \1", re.sub(r"[\r\n]+", " ", str(line)))
 
 
 def problem_context(record: LayerRecord, *, header: Sequence[str] = ()) -> dict[str, Any]:

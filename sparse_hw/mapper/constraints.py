@@ -4,7 +4,9 @@ Semantics follow Timeloop v3.0.3 (`src/mapping/constraints.cpp`): a factor const
 factor of that dimension at that level (``0`` = the whole problem dimension, Timeloop's
 `ParseUserFactors`); a permutation constraint is a prefix (innermost loops, in order), an optional
 ``_`` and a suffix (outermost loops), with the remaining dimensions free in between
-(`Constraints::ParsePermutations`, `PermutationSpace::InitLevel`); ``split`` sends spatial
+(`Constraints::ParsePermutations`, `PermutationSpace::InitLevel`); ``M<=8`` is a maximum factor
+(`Constraints::ParseMaxFactors`, honoured by `IndexFactorizationSpace::Init`) and ``M>=2`` a
+minimum factor (timeloopfe's spelling; v3.0.3 ignores it, we honour it); ``split`` sends spatial
 permutation positions ``< split`` to mesh X; ``keep``/``bypass`` fix where data spaces live;
 ``utilization`` sets a level's minimum capacity utilization.
 """
@@ -24,6 +26,10 @@ class LevelRules:
 
     t_fixed: dict[int, int] = field(default_factory=dict)
     s_fixed: dict[int, int] = field(default_factory=dict)
+    t_max: dict[int, int] = field(default_factory=dict)
+    t_min: dict[int, int] = field(default_factory=dict)
+    s_max: dict[int, int] = field(default_factory=dict)
+    s_min: dict[int, int] = field(default_factory=dict)
     t_prefix: list[int] = field(default_factory=list)
     t_suffix: list[int] = field(default_factory=list)
     s_prefix: list[int] = field(default_factory=list)
@@ -96,18 +102,25 @@ def compile_rules(directives, arch: ArchModel, problem: ProblemModel) -> Rules:
         kind = str(d.type).replace("-", "_")
         if kind in ("temporal", "spatial"):
             target = r.t_fixed if kind == "temporal" else r.s_fixed
+            upper = r.t_max if kind == "temporal" else r.s_max
+            lower = r.t_min if kind == "temporal" else r.s_min
             for dim, value in (getattr(d, "factors", None) or {}).items():
                 if dim not in dims:
                     problems.add(f"factor names unknown dimension {dim!r}", file=src, key_path=f"{key}.factors",
                                  fix=f"use the problem's dimensions {' '.join(dims)}")
                     continue
+                di = dims.index(dim)
                 if isinstance(value, (tuple, list)):
-                    problems.add(f"factor {dim}{value[0]}{value[1]}: only exact factors are supported",
-                                 file=src, key_path=f"{key}.factors.{dim}", fix=f"write {dim}=<factor>")
+                    op, v = str(value[0]), int(value[1])
+                    if op not in ("<=", ">=") or (op == "<=" and v <= 0):
+                        problems.add(f"factor {dim}{op}{v}: a bound must be <= n (n >= 1) or >= n", file=src,
+                                     key_path=f"{key}.factors.{dim}", fix=f"write {dim}<=8, {dim}>=2 or {dim}=8")
+                        continue
+                    (upper if op == "<=" else lower)[di] = v
                     continue
                 v = int(value)
-                di = dims.index(dim)
-                target[di] = int(problem.bounds[di]) if v == 0 else v
+                # 0 means the whole dimension; larger than the dimension is clamped to it (`ParseFactors`)
+                target[di] = int(problem.bounds[di]) if v == 0 else min(v, int(problem.bounds[di]))
             prefix, suffix = _perm_tokens(getattr(d, "permutation", None))
             bad = [c for c in prefix + suffix if c not in dims]
             if bad:

@@ -1,17 +1,20 @@
 """The constrained mapspace as integer arrays.
 
 A candidate is one factorization index per problem dimension (each dimension's bound split over
-its free temporal/spatial slots, all ordered factorizations enumerated once), plus a permutation
-choice per level, the X/Y side of free spatial loops and the keep/bypass choice. Candidates are
-generated in bulk — exhaustively with pruning (a cartesian join, dimension by dimension, that drops
-partial candidates whose spatial fan-out or dense tile size already cannot fit) or by seeded
-sampling — and turned into `MappingBatch` chunks for the vectorized engine.
+its free temporal/spatial slots, all ordered factorizations enumerated once, within the ``<=`` /
+``>=`` factor bounds), plus a loop order per level, the X/Y side of free spatial loops and the
+keep/bypass choice: Timeloop's uber mapspace (NVlabs/timeloop v3.0.3 `src/mapspaces/uber.cpp`:
+index-factorization, loop-permutation, spatial-split and datatype-bypass sub-spaces). Tilings are
+streamed — a depth-first cartesian join, dimension by dimension, in bounded pieces, that drops
+partial candidates whose spatial fan-out or dense tile size already cannot fit — or sampled, then
+crossed with the other sub-spaces (`MapSpace.expand`) and turned into `MappingBatch` chunks.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -22,6 +25,7 @@ from ..model.arch import ArchModel
 from ..model.density import TensorDensity
 from ..model.mapping import MappingBatch
 from ..model.problem import ProblemModel
+from ..model.spatial_skip import uses_spatial_skipping
 from .constraints import Rules
 
 
@@ -63,6 +67,10 @@ def factorizations(n: int, k: int) -> np.ndarray:
     return np.concatenate(rows, axis=0)
 
 
+def problems_dim(problem: ProblemModel, d: int) -> str:
+    return f"{problem.dims[d]}={int(problem.bounds[d])}"
+
+
 def sample_factorization(n: int, k: int, rng: np.random.Generator, size: int) -> np.ndarray:
     """Uniform-over-prime-assignments random factorizations (for dims too large to enumerate)."""
     out = np.ones((size, k), dtype=np.int64)
@@ -83,10 +91,20 @@ class DimSlots:
     free: list[tuple[int, str]]  # (level, "T" | "S")
     residual: int
     table: np.ndarray | None = None  # [F, len(free)] all factorizations (None: sample)
+    limits: list[tuple[int, int]] = field(default_factory=list)  # (min, max) per free slot
 
     @property
     def count(self) -> int:
+        if self.table is not None:
+            return int(self.table.shape[0])
         return count_factorizations(self.residual, len(self.free))
+
+    def rows_ok(self, rows: np.ndarray) -> np.ndarray:
+        """Rows [n, free] whose factors respect the ``<=`` / ``>=`` factor constraints."""
+        ok = np.ones(rows.shape[0], dtype=bool)
+        for j, (lo, hi) in enumerate(self.limits):
+            ok &= (rows[:, j] >= lo) & (rows[:, j] <= hi)
+        return ok
 
 
 @dataclass
@@ -137,8 +155,21 @@ class MapSpace:
                 )
                 continue
             slots = DimSlots(d, bound, ft, fs, free, residual)
+            big = 1 << 62
+            slots.limits = [
+                (rules.levels[l].t_min.get(d, 1), rules.levels[l].t_max.get(d, big)) if kind == "T"
+                else (rules.levels[l].s_min.get(d, 1), rules.levels[l].s_max.get(d, big))
+                for l, kind in free
+            ]
             if slots.count <= 400_000:
-                slots.table = factorizations(residual, len(free))
+                table = factorizations(residual, len(free))
+                slots.table = table[slots.rows_ok(table)]
+                if slots.table.shape[0] == 0:
+                    problems.append(
+                        f"{problems_dim(problem, d)}: no factorization of {residual} over the free loops "
+                        "respects the <= / >= factor constraints"
+                    )
+                    continue
             space.dims.append(slots)
         if problems:
             raise MappingError(
@@ -248,10 +279,21 @@ class MapSpace:
             need += size
         return need
 
+    def _fan_limits(self, l: int) -> tuple[float, float]:
+        """The X/Y fan-out a spatial level's loops must fit; unbounded under spatial skipping.
+
+        With a ``skipping-spatial`` optimization Timeloop's mapper drops its dense fan-out filter and
+        the sparse analysis checks the reduced expansions (see `model.cost.check_fit`), so the
+        mapspace may not prune on the dense fan-out either (the STC designs map K=32 on 16 lanes).
+        """
+        if uses_spatial_skipping(self.arch):
+            return math.inf, math.inf
+        return self.arch.fanout(l)
+
     def _fanout_ok(self, sx, sy, st) -> np.ndarray:
         ok = np.ones(sx.shape[0], dtype=bool)
         for j, l in enumerate(self.spatial_levels):
-            fx, fy = self.arch.fanout(l)
+            fx, fy = self._fan_limits(l)
             ok &= (sx[:, j] <= fx) & (sy[:, j] <= fy) & (st[:, j] <= fx * fy)
         return ok
 
@@ -261,7 +303,7 @@ class MapSpace:
         ok = np.ones(n, dtype=bool)
         reasons: dict[str, np.ndarray] = {}
         for l in self.spatial_levels:
-            fx, fy = self.arch.fanout(l)
+            fx, fy = self._fan_limits(l)
             ax = self.axis[l]
             sx = np.prod(np.where(ax[None, :] == 1, s_arr[:, l, :], 1), axis=1)
             sy = np.prod(np.where(ax[None, :] == 0, s_arr[:, l, :], 1), axis=1)
@@ -317,72 +359,84 @@ class MapSpace:
         product = np.prod(st, axis=1) if nsl else np.ones(cfg.shape[0], dtype=np.int64)
         return cfg, product, groups
 
-    def enumerate_config(self, row_sets: list[np.ndarray], limit: int) -> tuple[np.ndarray | None, dict]:
-        """Factorization-index tuples built from the given rows of each dim that fit every capacity.
+    def iter_config(self, row_sets: list[np.ndarray], block: int = 32768,
+                    diag: dict | None = None) -> Iterator[np.ndarray]:
+        """Every factorization-index tuple built from the given rows of each dim that fits every capacity.
 
         A cartesian join, dimension by dimension, dropping partial candidates whose tile size
-        (unassigned dims = 1, a lower bound) already cannot fit. None when it would exceed ``limit``.
+        (unassigned dims = 1, a lower bound) already cannot fit. Depth-first in pieces of at most
+        ``block`` partial candidates, so memory stays bounded whatever the size of the space; yields
+        blocks of at most ``block`` rows. When nothing fits, ``diag["empty_at"]`` says why.
         """
         n_lv, n_dims = self.arch.n_levels, self.problem.n_dims
         tables = self._tables()
         caps = [(l, lv.effective_size) for l, lv in enumerate(self.arch.storage) if lv.effective_size is not None]
         relevant = [ds.relevant() for ds in self.problem.dataspaces]
         order = sorted(range(len(self.dims)), key=lambda j: len(row_sets[j]))
-        idx = np.zeros((1, len(self.dims)), dtype=np.int64)
-        ext = np.ones((1, n_lv, n_dims), dtype=np.int32)
-        diag: dict = {"empty_at": None}
-        for j in order:
-            slots = self.dims[j]
-            rows = row_sets[j]
-            cum = tables[j][0][rows].astype(np.int32)
-            f = rows.shape[0]
-            if idx.shape[0] * f > 6 * limit:
-                return None, diag
-            rep = np.repeat(np.arange(idx.shape[0]), f)
-            fi = np.tile(np.arange(f), idx.shape[0])
-            new_ext = ext[rep]
-            new_ext[:, :, slots.dim] = cum[fi]
-            ok = np.ones(rep.shape[0], dtype=bool)
-            why: dict[str, np.ndarray] = {}
-            for l, cap in caps:
-                if not any(self.keep_fixed[l, ti] == 1 and relevant[ti][slots.dim] for ti in range(len(relevant))):
-                    continue
-                bad = self._capacity_need(l, new_ext[:, l, :]) > cap
-                if bad.any():
-                    why[f"capacity:{l}"] = bad
-                ok &= ~bad
-            if not ok.any():
-                diag["empty_at"] = self._explain(why, new_ext)
-                return np.zeros((0, len(self.dims)), dtype=np.int64), diag
-            idx = idx[rep[ok]]
-            idx[:, j] = rows[fi[ok]]
-            ext = new_ext[ok]
-            if idx.shape[0] > limit:
-                return None, diag
-        return idx, diag
+        checks = {
+            j: [(l, cap) for l, cap in caps
+                if any(self.keep_fixed[l, ti] == 1 and relevant[ti][self.dims[j].dim] for ti in range(len(relevant)))]
+            for j in order
+        }
+        found = 0
+        last_fail: list = []
+
+        def join(idx: np.ndarray, ext: np.ndarray, k: int) -> Iterator[np.ndarray]:
+            nonlocal found
+            if k == len(order):
+                found += idx.shape[0]
+                yield idx
+                return
+            j = order[k]
+            dim = self.dims[j].dim
+            rows_all = row_sets[j]
+            cum_all = tables[j][0][rows_all].astype(np.int32)
+            fstep = max(1, min(rows_all.shape[0], block))
+            pstep = max(1, block // fstep)
+            for a in range(0, idx.shape[0], pstep):
+                pidx, pext = idx[a : a + pstep], ext[a : a + pstep]
+                for b in range(0, rows_all.shape[0], fstep):
+                    rows, cum = rows_all[b : b + fstep], cum_all[b : b + fstep]
+                    f = rows.shape[0]
+                    rep = np.repeat(np.arange(pidx.shape[0]), f)
+                    fi = np.tile(np.arange(f), pidx.shape[0])
+                    new_ext = pext[rep]
+                    new_ext[:, :, dim] = cum[fi]
+                    ok = np.ones(rep.shape[0], dtype=bool)
+                    why: dict[str, np.ndarray] = {}
+                    for l, cap in checks[j]:
+                        bad = self._capacity_need(l, new_ext[:, l, :]) > cap
+                        if bad.any():
+                            why[f"capacity:{l}"] = bad
+                        ok &= ~bad
+                    if not ok.any():
+                        last_fail[:] = [why, new_ext]
+                        continue
+                    new_idx = pidx[rep[ok]]
+                    new_idx[:, j] = rows[fi[ok]]
+                    yield from join(new_idx, new_ext[ok], k + 1)
+
+        start_idx = np.zeros((1, len(self.dims)), dtype=np.int64)
+        start_ext = np.ones((1, n_lv, n_dims), dtype=np.int32)
+        yield from join(start_idx, start_ext, 0)
+        if not found and diag is not None and last_fail:
+            diag["empty_at"] = self._explain(*last_fail)
 
     def enumerate_indices(self, limit: int | None = None) -> tuple[np.ndarray | None, dict]:
-        """Every candidate of the mapspace (all spatial configurations), or None if too many."""
+        """Every candidate of the mapspace (all spatial configurations), or None if more than ``limit``."""
         limit = limit or self.enumeration_limit
         if any(s.table is None for s in self.dims):
             return None, {}
         cfg, _, groups = self.spatial_configs()
         if cfg.shape[0] == 0:
             return np.zeros((0, len(self.dims)), dtype=np.int64), {"empty_at": self._fanout_message()}
-        parts = []
-        total = 0
-        diag: dict = {"empty_at": None}
+        parts, total, diag = [], 0, {"empty_at": None}
         for c in cfg:
-            idx, d = self.enumerate_config([groups[j][g] for j, g in enumerate(c)], limit)
-            if idx is None:
-                return None, d
-            if idx.shape[0] == 0:
-                diag = d
-                continue
-            parts.append(idx)
-            total += idx.shape[0]
-            if total > limit:
-                return None, diag
+            for idx in self.iter_config([groups[j][g] for j, g in enumerate(c)], diag=diag):
+                parts.append(idx)
+                total += idx.shape[0]
+                if total > limit:
+                    return None, diag
         if not parts:
             return np.zeros((0, len(self.dims)), dtype=np.int64), diag
         return np.concatenate(parts), {"empty_at": None}
@@ -445,23 +499,202 @@ class MapSpace:
 
     # ------------------------------------------------------------------ batch building
     def build_batch(self, t_arr: np.ndarray, s_arr: np.ndarray, rng: np.random.Generator,
-                    perm_choice: np.ndarray | None = None) -> MappingBatch:
-        """Complete factor arrays with permutations, X/Y sides and keep choices."""
+                    perm: np.ndarray | None = None, xs: np.ndarray | None = None,
+                    keep: np.ndarray | None = None) -> MappingBatch:
+        """Complete factor arrays with loop orders, X/Y sides and keep choices.
+
+        ``perm`` rows whose first entry is -1, ``xs`` entries of -1 and a missing ``keep`` are drawn
+        here: random loop orders, greedy X-first sides, random free keep bits.
+        """
         n, n_lv, n_dims = t_arr.shape
-        perm = np.empty((n, n_lv, n_dims), dtype=np.int64)
+        drawn = np.empty((n, n_lv, n_dims), dtype=np.int64)
         for l, r in enumerate(self.rules.levels):
-            perm[:, l, :] = self._permutations(t_arr[:, l, :], r.t_prefix, r.t_suffix, rng)
+            drawn[:, l, :] = self._permutations(t_arr[:, l, :], r.t_prefix, r.t_suffix, rng)
+        if perm is not None:
+            given = perm[:, 0, 0] >= 0
+            drawn[given] = perm[given]
         sperm = np.tile(np.arange(n_dims, dtype=np.int64), (n, n_lv, 1))
         split = np.full((n, n_lv), n_dims, dtype=np.int64)
         for l in self.spatial_levels:
-            xs = self._axis_assign(l, s_arr[:, l, :])  # [n, D] bool
+            side = self._axis_assign(l, s_arr[:, l, :])  # [n, D] bool
+            if xs is not None:
+                side = np.where(xs[:, l, :] >= 0, xs[:, l, :] == 1, side)
             # spatial permutation: X dims first (in dim order), then Y dims
-            key = np.where(xs, 0, 1) * (n_dims + 1) + np.arange(n_dims)[None, :]
+            key = np.where(side, 0, 1) * (n_dims + 1) + np.arange(n_dims)[None, :]
             sperm[:, l, :] = np.argsort(key, axis=1, kind="stable")
-            split[:, l] = xs.sum(axis=1)
-        keep = np.where(self.keep_fixed[None, :, :] >= 0, self.keep_fixed[None, :, :] == 1,
-                        rng.random((n, n_lv, len(self.problem.dataspaces))) < 0.5)
-        return MappingBatch(t_arr, s_arr, perm, sperm, split, keep)
+            split[:, l] = side.sum(axis=1)
+        if keep is None:
+            keep = np.broadcast_to(self.keep_fixed, (n, *self.keep_fixed.shape))
+        keep = np.asarray(keep)
+        if keep.dtype != bool:
+            keep = np.where(keep >= 0, keep == 1, rng.random(keep.shape) < 0.5)
+        return MappingBatch(t_arr, s_arr, drawn, sperm, split, keep)
+
+    # ------------------------------------------------------------------ sub-spaces beyond the factors
+    def keep_options(self, cap: int | None = None) -> np.ndarray:
+        """Keep/bypass choices [K, L, T]: every combination of the bits the constraints leave free.
+
+        Timeloop's datatype-bypass sub-space (NVlabs/timeloop v3.0.3 `src/mapspaces/uber.cpp`,
+        `Uber::InitDatatypeBypassNestSpace`): per data space and storage level, '0'/'1' where a
+        `keep`/`bypass` constraint says so, both choices ('X') elsewhere, except the outermost
+        level, which always keeps. 1 keep, 0 bypass; with ``cap`` and more than ``cap``
+        combinations: "keep everything free" and ``cap - 1`` rows of -1, whose bits `build_batch`
+        draws at random for each candidate.
+        """
+        free = np.argwhere(self.keep_fixed < 0)
+        k = free.shape[0]
+        if cap is None or (1 << k) <= cap:
+            bits = ((np.arange(1 << k)[:, None] >> np.arange(k)[None, :]) & 1).astype(np.int64)
+            bits = bits[::-1]  # all-kept first
+        else:
+            bits = np.full((cap, k), -1, dtype=np.int64)  # drawn per candidate in `build_batch`
+            bits[0] = 1
+        out = np.broadcast_to(self.keep_fixed, (bits.shape[0], *self.keep_fixed.shape)).copy()
+        out[:, free[:, 0], free[:, 1]] = bits
+        return out
+
+    def _canonical_missing(self, t_arr: np.ndarray) -> np.ndarray:
+        """bool [n]: the innermost level's canonical loop order is not among the constrained ones.
+
+        Timeloop ignores a permutation constraint at the innermost tiling level and uses the
+        canonical order (dimension 0 innermost) there (NVlabs/timeloop v3.0.3
+        `src/mapspaces/uber.cpp`, `Uber::InitLoopPermutationSpace`: use_canonical_permutation =
+        (level == 0)), so its mapspace holds that order too. It is among the constrained orders iff
+        prefix, sorted free loops and suffix (non-unit loops only) are in ascending dimension order.
+        """
+        n, _, n_dims = t_arr.shape
+        r = self.rules.levels[0]
+        if 0 in self.spatial_levels or not (r.t_prefix or r.t_suffix):
+            return np.zeros(n, dtype=bool)
+        big = n_dims + 1
+        rank = np.array([big + d for d in range(n_dims)], dtype=np.int64)
+        for pos, d in enumerate(r.t_prefix):
+            rank[d] = pos
+        for pos, d in enumerate(r.t_suffix):
+            rank[d] = 2 * big + pos
+        nonunit = t_arr[:, 0, :] > 1
+        key = np.where(nonunit, rank[None, :], 3 * big)
+        seq = np.argsort(key, axis=1, kind="stable")
+        cnt = nonunit.sum(axis=1)
+        pair = np.arange(n_dims - 1)[None, :] < (cnt - 1)[:, None]
+        return (pair & (np.diff(seq, axis=1) <= 0)).any(axis=1)
+
+    @staticmethod
+    def _moving_first(mask: np.ndarray, dims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row: how many ``dims`` are set in ``mask``, and ``dims`` with those first (each part in order)."""
+        if dims.size == 0:
+            return np.zeros(mask.shape[0], dtype=np.int64), np.zeros((mask.shape[0], 0), dtype=np.int64)
+        order = np.argsort(~mask, axis=1, kind="stable")
+        return mask.sum(axis=1), dims[order]
+
+    def expand(self, t_arr: np.ndarray, s_arr: np.ndarray, keeps: np.ndarray, *, all_orders: bool,
+               max_orders: int, all_sides: bool, chunk: int, ordered: bool = False) -> Iterator[tuple[np.ndarray, ...]]:
+        """Candidates x loop orders x X/Y sides x keep choices, in pieces of at most ``chunk`` rows.
+
+        Yields (temporal, spatial, perm, xs, keep). Loop orders per level: unit loops first (their
+        place changes nothing), the constraint's prefix, the free non-unit loops in every order,
+        its suffix (`PermutationSpace::InitLevel`) — all of them when ``all_orders`` or when a
+        candidate has at most ``max_orders``, else ``max_orders`` random ones (perm rows of -1,
+        drawn in `build_batch`). X/Y sides: with ``all_sides``, every partition of the non-unit
+        spatial loops whose axis the constraints leave free that fits the fan-out (Timeloop's
+        spatial-split sub-space, `Uber::InitSpatialSpace`); else the greedy X-first fit (xs = -1).
+        Candidates are grouped by their loop counts, so each group's options are built once;
+        ``ordered`` puts the rows back in candidate order (all of them are held: pass few candidates).
+        """
+        if ordered:
+            pieces = list(self._expand(t_arr, s_arr, keeps, all_orders, max_orders, all_sides, chunk))
+            if not pieces:
+                return
+            cand = np.concatenate([p[0] for p in pieces])
+            order = np.argsort(cand, kind="stable")
+            arrays = [np.concatenate([p[i] for p in pieces])[order] for i in range(1, 6)]
+            for start in range(0, order.shape[0], chunk):
+                yield tuple(a[start : start + chunk] for a in arrays)
+            return
+        for piece in self._expand(t_arr, s_arr, keeps, all_orders, max_orders, all_sides, chunk):
+            yield piece[1:]
+
+    def _expand(self, t_arr, s_arr, keeps, all_orders, max_orders, all_sides, chunk):
+        """`expand`'s rows as (candidate index, temporal, spatial, perm, xs, keep), group by group."""
+        n, n_lv, n_dims = t_arr.shape
+        if n == 0:
+            return
+        rules = self.rules.levels
+        levels = []
+        for l, r in enumerate(rules):
+            fixed = set(r.t_prefix) | set(r.t_suffix)
+            free = np.array([d for d in range(n_dims) if d not in fixed], dtype=np.int64)
+            levels.append(self._moving_first(t_arr[:, l, free] > 1, free))
+        canon = self._canonical_missing(t_arr)
+        side_levels = [l for l in self.spatial_levels if (self.axis[l] < 0).any()] if all_sides else []
+        sides = []
+        for l in side_levels:
+            fa = np.nonzero(self.axis[l] < 0)[0]
+            sides.append(self._moving_first(s_arr[:, l, fa] > 1, fa))
+        radix = n_dims + 2
+        key = canon.astype(np.int64)
+        for k, _ in levels + sides:
+            key = key * radix + k
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        base = np.where(self.axis >= 0, self.axis, 1)
+        for g in np.argsort(first, kind="stable"):
+            members = np.nonzero(inverse == g)[0]
+            m0 = members[0]
+            ks = [int(k[m0]) for k, _ in levels]
+            extra = bool(canon[m0])
+            counts = [math.factorial(k) for k in ks]
+            counts[0] += extra
+            if all_orders or math.prod(counts) <= max_orders:
+                pats = [np.array(list(itertools.permutations(range(k))), dtype=np.int64).reshape(math.factorial(k), k)
+                        for k in ks]
+                order_shape = counts
+            else:
+                pats = None
+                order_shape = [max_orders]
+            side_pats = []
+            for mk, _ in sides:
+                m = int(mk[m0])
+                side_pats.append(((np.arange(1 << m)[:, None] >> np.arange(m)[None, :]) & 1).astype(np.int64))
+            # variant-major: every tiling of the group with its first variant, then the next variant
+            shape = (*order_shape, *[p.shape[0] for p in side_pats], keeps.shape[0], members.shape[0])
+            total = math.prod(shape)
+            for start in range(0, total, chunk):
+                parts = np.unravel_index(np.arange(start, min(total, start + chunk), dtype=np.int64), shape)
+                parts = (parts[-1], *parts[:-1])
+                rows = members[parts[0]]
+                cnt = rows.shape[0]
+                t, sp = t_arr[rows], s_arr[rows]
+                if pats is not None:
+                    perm = np.empty((cnt, n_lv, n_dims), dtype=np.int64)
+                    for l, r in enumerate(rules):
+                        k = ks[l]
+                        pi = parts[1 + l]
+                        fs = levels[l][1][rows]
+                        moving = np.take_along_axis(fs[:, :k], pats[l][np.minimum(pi, pats[l].shape[0] - 1)], axis=1)
+                        perm[:, l, :] = np.concatenate(
+                            [fs[:, k:], np.tile(np.array(r.t_prefix, dtype=np.int64), (cnt, 1)), moving,
+                             np.tile(np.array(r.t_suffix, dtype=np.int64), (cnt, 1))], axis=1)
+                        if l == 0 and extra:
+                            perm[pi == pats[0].shape[0], 0, :] = np.arange(n_dims)
+                else:
+                    perm = np.full((cnt, n_lv, n_dims), -1, dtype=np.int64)
+                xs = np.full((cnt, n_lv, n_dims), -1, dtype=np.int64)
+                ok = np.ones(cnt, dtype=bool)
+                for i, l in enumerate(side_levels):
+                    m = side_pats[i].shape[1]
+                    side = np.tile(base[l], (cnt, 1))
+                    np.put_along_axis(side, sides[i][1][rows][:, :m], side_pats[i][parts[1 + len(order_shape) + i]],
+                                      axis=1)
+                    xs[:, l, :] = side
+                    fx, fy = self._fan_limits(l)
+                    ok &= np.prod(np.where(side == 1, sp[:, l, :], 1), axis=1) <= fx
+                    ok &= np.prod(np.where(side == 0, sp[:, l, :], 1), axis=1) <= fy
+                keep = keeps[parts[-1]]
+                if not ok.all():
+                    rows, t, sp, perm, xs, keep = rows[ok], t[ok], sp[ok], perm[ok], xs[ok], keep[ok]
+                if t.shape[0]:
+                    yield rows, t, sp, perm, xs, keep
 
     def _axis_assign(self, l: int, s: np.ndarray) -> np.ndarray:
         """X (True) / Y side of each spatial loop: fixed by constraints, else greedy first fit in X."""
@@ -493,28 +726,3 @@ class MapSpace:
             rank[:, d] = 3000 + pos
         rank = np.where(t > 1, rank, np.arange(n_dims)[None, :] * 1e-3)
         return np.argsort(rank, axis=1, kind="stable")
-
-    def permutation_variants(self, t_arr: np.ndarray) -> int:
-        """Distinct orders of the non-trivial free loops (product over levels), per candidate."""
-        n = t_arr.shape[0]
-        total = np.ones(n, dtype=np.float64)
-        for l, r in enumerate(self.rules.levels):
-            fixed = set(r.t_prefix) | set(r.t_suffix)
-            free = [d for d in range(self.problem.n_dims) if d not in fixed]
-            k = (t_arr[:, l, free] > 1).sum(axis=1) if free else np.zeros(n)
-            total *= np.array([math.factorial(int(x)) for x in k])
-        return total
-
-    def all_permutations(self, t_row: np.ndarray) -> list[np.ndarray]:
-        """Every distinct loop order of one candidate's temporal factors [L, D] (small spaces only)."""
-        per_level = []
-        n_dims = self.problem.n_dims
-        for l, r in enumerate(self.rules.levels):
-            fixed = set(r.t_prefix) | set(r.t_suffix)
-            unit = [d for d in range(n_dims) if t_row[l, d] <= 1 and d not in fixed]
-            free = [d for d in range(n_dims) if t_row[l, d] > 1 and d not in fixed]
-            options = []
-            for order in itertools.permutations(free):
-                options.append(unit + list(r.t_prefix) + list(order) + list(r.t_suffix))
-            per_level.append(options)
-        return [np.array(combo) for combo in itertools.product(*per_level)]

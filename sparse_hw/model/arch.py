@@ -44,8 +44,12 @@ STORAGE_OPS = (
 # Timeloop v3.0.3 include/model/topology.hpp: storageOperationMappings (first ERT action found wins).
 STORAGE_OP_FALLBACKS: dict[str, tuple[str, ...]] = {
     "random_read": ("random_read", "read"),
-    "random_fill": ("random_fill", "write"),
-    "random_update": ("random_update", "random_fill", "write"),
+    # v3.0.3 lists (random_fill, write) and (random_update, random_fill, write); the later Timeloop
+    # (2024, src/model/topology.hpp at 4cf6d4c) adds random_write and the ERT's own `fill`/`update`
+    # actions ahead of `write`, which the v0.4 Accelergy ERTs carry. An ERT without those names gets
+    # the v3.0.3 result.
+    "random_fill": ("random_fill", "random_write", "fill", "write"),
+    "random_update": ("random_update", "random_write", "update", "random_fill", "write"),
     "gated_read": ("gated_read", "idle", "read"),
     "gated_fill": ("gated_fill", "gated_write", "idle", "write"),
     "gated_update": ("gated_update", "gated_write", "idle", "write"),
@@ -81,6 +85,40 @@ STORAGE_OP_FALLBACKS: dict[str, tuple[str, ...]] = {
         "metadata_idle",
         "metadata_write",
     ),
+    "decompression_count": ("decompression_count",),
+    "compression_count": ("compression_count",),
+}
+
+
+def _leak_aware_writes(op: str) -> dict[str, tuple[str, ...]]:
+    """The leak-aware table's six ``fill`` (or ``update``) entries: fills and updates fall back alike, on
+    the op's own names and then the ``write`` ones."""
+    return {
+        f"random_{op}": (f"random_{op}", "random_write", op, "write"),
+        f"gated_{op}": (f"gated_{op}", "gated_write"),
+        f"skipped_{op}": (f"skipped_{op}", "skipped_write", f"gated_{op}", "gated_write"),
+        f"random_metadata_{op}": (f"random_metadata_{op}", "random_metadata_write", f"metadata_{op}", "metadata_write"),
+        f"gated_metadata_{op}": (f"gated_metadata_{op}", "gated_metadata_write"),
+        f"skipped_metadata_{op}": (
+            f"skipped_metadata_{op}", "skipped_metadata_write", f"gated_metadata_{op}", "gated_metadata_write"
+        ),
+    }
+
+
+# Timeloop from NVlabs/timeloop feb3bd0 (2023-09-15, "Add leakage energy", the build behind the
+# timeloopfe v0.4 tool chain) dropped the idle/read fallbacks: a gated, skipped or metadata action
+# the ERT does not list costs 0 (``BufferLevel::PopulateEnergyPerOp``), and ``leak`` is priced. The
+# same commit made Accelergy's v0.4 plug-ins the producers of ``leak`` entries, so an ERT that
+# prices ``leak`` was written for this table; any other ERT gets v3.0.3's (`STORAGE_OP_FALLBACKS`).
+STORAGE_OP_FALLBACKS_LEAK_AWARE: dict[str, tuple[str, ...]] = {
+    "random_read": ("random_read", "read"),
+    "gated_read": ("gated_read",),
+    "skipped_read": ("skipped_read", "gated_read"),
+    "random_metadata_read": ("random_metadata_read", "metadata_read"),
+    "gated_metadata_read": ("gated_metadata_read",),
+    "skipped_metadata_read": ("skipped_metadata_read", "gated_metadata_read"),
+    **_leak_aware_writes("fill"),
+    **_leak_aware_writes("update"),
     "decompression_count": ("decompression_count",),
     "compression_count": ("compression_count",),
 }
@@ -166,6 +204,8 @@ class StorageModel:
     compression_supported: bool
     decompression_supported: bool
     op_energy: dict[str, float] = field(default_factory=dict)
+    #: ERT ``leak`` energy per instance-cycle (later Timeloop, ``BufferLevel::FinalizeBufferEnergy``).
+    leak_energy: float = 0.0
     area: float = 0.0
     formats: dict[str, TensorFormat] = field(default_factory=dict)
     action_opts: tuple[ActionOpt, ...] = ()
@@ -206,6 +246,8 @@ class ArchModel:
     name: str
     storage: list[StorageModel]
     compute: ComputeModel
+    #: What the energy model approximated (reported with every evaluation).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def n_levels(self) -> int:
@@ -277,15 +319,49 @@ def _art_area(art, path: str) -> float | None:
     return area
 
 
-def _storage_op_energy(ert_entries: dict[str, float] | None) -> dict[str, float]:
-    # Without an ERT entry, Timeloop uses its built-in PAT model; we require ERT energies and
-    # fall back to 0 for every action (documented in the arch README files).
+def leak_aware(ert) -> bool:
+    """Whether the ERT prices ``leak``: written for Timeloop >= feb3bd0 (STORAGE_OP_FALLBACKS_LEAK_AWARE)."""
+    return ert is not None and any(a.name == "leak" for entry in ert.tables for a in entry.actions)
+
+
+def _uses_pat(ert_entries: dict[str, float] | None, fallbacks) -> bool:
+    if not ert_entries:
+        return False
+    ops = ("random_read", "random_fill", "random_update")
+    return not all(any(c in ert_entries for c in fallbacks[op]) for op in ops)
+
+
+def pat_access_energy(
+    technology: str, size: int | None, word_bits: int, block_size: int, cluster_size: int
+) -> float:
+    """Timeloop's built-in PAT vector-access energy (``pat::SRAMEnergy`` / ``pat::DRAMEnergy``).
+
+    ``BufferLevel::ParseSpecs`` (v2.0, v3.0.3 and later, src/model/buffer.cpp) sets every random
+    read/fill/update to this before the ERT is applied; an ERT entry whose actions do not match
+    those operations (e.g. a register listing only ``access``) leaves it in place. The SRAM line
+    interpolates two Eyeriss points (0.5 KB -> 1.0, 100 KB -> 6.0 units of a 16-bit access).
+    """
+    if technology == "DRAM":
+        return 200.0 * word_bits * block_size / 16
+    if not size:
+        return 0.0
+    width = word_bits * block_size * cluster_size
+    height = -(-int(size) // block_size)
+    x = width * height / (8 * 1024)
+    y = (6.0 - 1.0) / (100.0 - 0.5) * (x - 0.5) + 1.0
+    return y * width / 16 / cluster_size
+
+
+def _storage_op_energy(
+    ert_entries: dict[str, float] | None, fallbacks=STORAGE_OP_FALLBACKS, pat_energy: float = 0.0
+) -> dict[str, float]:
+    # Timeloop's `ParseSpecs` + `UpdateOpEnergyViaERT`: random read/fill/update that no ERT action
+    # matches keep PAT's energy, every other unmatched action costs 0.
     out = {}
-    max_energy = max(ert_entries.values()) if ert_entries else 0.0
     for op in STORAGE_OPS:
-        energy = max_energy if op.startswith("random_") and "metadata" not in op else 0.0
+        energy = pat_energy if op.startswith("random_") and "metadata" not in op else 0.0
         if ert_entries:
-            for cand in STORAGE_OP_FALLBACKS[op]:
+            for cand in fallbacks[op]:
                 if cand in ert_entries:
                     energy = ert_entries[cand]
                     break
@@ -293,10 +369,29 @@ def _storage_op_energy(ert_entries: dict[str, float] | None) -> dict[str, float]
     return out
 
 
-def _compute_op_energy(ert_entries: dict[str, float] | None) -> dict[str, float]:
+def _leak_energy(ert_entries: dict[str, float] | None, attrs: dict[str, Any], where: str, name: str) -> float:
+    """The ERT ``leak`` energy; leakage is charged per instance that is not power-gated, every cycle.
+
+    Timeloop (``BufferLevel::ComputeLeaksPerCycle``) lets ``power_gated_at`` name another level whose
+    utilization gates this one; that sharing is not modelled, so it is refused rather than mispriced.
+    """
+    leak = float((ert_entries or {}).get("leak", 0.0))
+    gater = _attr(attrs, "power_gated_at")
+    if leak and gater not in (None, "", name):
+        raise SpecError(
+            f"{where} is power-gated at {gater!r}; leakage shared across power gates is not modelled",
+            key_path=f"{where}.attributes.power_gated_at",
+            fix="remove power_gated_at (each instance then gates itself) or drop the ERT 'leak' entry",
+        )
+    return leak
+
+
+def _compute_op_energy(ert_entries: dict[str, float] | None, default_random: float = 0.0) -> dict[str, float]:
+    # `ArithmeticUnits::ParseSpecs`: random computes no ERT action matches cost the `energy` attribute
+    # or PAT's multiplier energy; gated and skipped ones 0 (src/model/arithmetic.cpp, v3.0.3).
     out = {}
     for op, cands in COMPUTE_OP_FALLBACKS.items():
-        energy = 0.0
+        energy = default_random if op == "random_compute" else 0.0
         if ert_entries:
             for cand in cands:
                 if cand in ert_entries:
@@ -306,7 +401,16 @@ def _compute_op_energy(ert_entries: dict[str, float] | None) -> dict[str, float]
     return out
 
 
-def _storage_from_spec(level, ert, art) -> StorageModel:
+def _compute_default_energy(attrs: dict[str, Any]) -> float:
+    """The compute level's own ``energy`` attribute, else ``pat::MultiplierEnergy`` = (bits / 16)^2 pJ."""
+    given = _attr(attrs, "energy")
+    if isinstance(given, (int, float)):
+        return float(given)
+    bits = float(_attr(attrs, "datawidth", "word_bits", default=16))
+    return (bits / 16.0) ** 2
+
+
+def _storage_from_spec(level, ert, art, fallbacks=STORAGE_OP_FALLBACKS) -> StorageModel:
     attrs = dict(level.attributes or {})
     where = f"architecture level {level.name!r}"
     word_bits = int(_num(_attr(attrs, "word_bits", "word_width", "datawidth", default=16), where, "datawidth"))
@@ -376,7 +480,10 @@ def _storage_from_spec(level, ert, art) -> StorageModel:
         allow_overbooking=bool(_attr(attrs, "allow_overbooking", default=False)),
         compression_supported=bool(_attr(attrs, "compression_supported", default=False)),
         decompression_supported=bool(_attr(attrs, "decompression_supported", default=False)),
-        op_energy=_storage_op_energy(ert_entries),
+        op_energy=_storage_op_energy(
+            ert_entries, fallbacks, pat_access_energy(tech, size, word_bits, block_size, cluster_size)
+        ),
+        leak_energy=_leak_energy(ert_entries, attrs, where, level.name),
         area=0.0 if area is None else area,
         attributes=attrs,
     )
@@ -417,6 +524,57 @@ def _action_opts(target) -> tuple[ActionOpt, ...]:
     return tuple(out)
 
 
+_NETWORK_KEYS = ("network_read", "network_fill", "network_update", "network_drain")
+
+
+def _check_networks(levels) -> None:
+    """Refuse explicit networks: their transfers (e.g. the DAC/ADC of a PIM SimpleMulticast network)
+    have their own ERT energy (Timeloop's ``SimpleMulticastNetwork``), which the engine would price at 0."""
+    for level in levels:
+        attrs = dict(level.attributes or {})
+        for key in _NETWORK_KEYS:
+            name = _attr(attrs, key)
+            if name:
+                raise SpecError(
+                    f"storage level {level.name!r} moves data over the explicit network {name!r}; network "
+                    "transfer energy (SimpleMulticast, ADC/DAC) is not modelled by sparse-hw's engine "
+                    "and would be counted as 0 pJ",
+                    key_path=f"architecture.{level.name}.attributes.{key}",
+                    fix="remove the network_* attributes to use Timeloop's default network (0 pJ, as the "
+                    "reference runs have), or evaluate this design with Timeloop",
+                )
+
+
+def _check_energy_entries(ert, components) -> None:
+    """Every component needs an ERT entry (issue 11 item 3: named in an error, never 0 pJ).
+
+    Timeloop would price a missing one with PAT's placeholder curves (`pat_access_energy`) and every
+    gated/metadata action at 0; that is a guess about the hardware, not an estimate of it, so the
+    engine asks for the ERT instead of reporting it as a result."""
+    # timeloopfe's spatial containers become `dummy_storage` levels that keep nothing, so cost nothing.
+    missing = [
+        c.name
+        for c in components
+        if "dummy" not in str(getattr(c, "class_name", "") or "").lower()
+        and _ert_energies(ert, c.path) is None
+    ]
+    if not missing:
+        return
+    if ert is None:
+        raise SpecError(
+            "no energy reference table (ERT): the energy of every component would be unknown",
+            key_path="ERT",
+            fix="pass the ERT.yaml (and ART.yaml) Accelergy wrote for this architecture, "
+            "e.g. <out>/timeloop-model.ERT.yaml, next to the other input files",
+        )
+    raise SpecError(
+        f"the ERT has no entry for {', '.join(missing)}: its energy would be unknown",
+        key_path="ERT.tables",
+        fix=f"add a table named like the component ({', '.join(missing)}) to the ERT, "
+        "or regenerate the ERT with Accelergy from this architecture",
+    )
+
+
 def compile_arch(spec, name: str | None = None) -> ArchModel:
     """Build an ArchModel from a loaded spec (architecture + ERT/ART + sparse optimizations)."""
     if spec.architecture is None:
@@ -426,10 +584,13 @@ def compile_arch(spec, name: str | None = None) -> ArchModel:
             fix="pass the architecture YAML (or --arch NAME for a built-in one)",
         )
     flat = spec.architecture.flatten()
+    _check_energy_entries(spec.ert, [*flat.storage, flat.compute])
+    _check_networks(flat.storage)
     sparse = _sparse_by_target(spec.sparse_optimizations)
     storage = []
+    fallbacks = STORAGE_OP_FALLBACKS_LEAK_AWARE if leak_aware(spec.ert) else STORAGE_OP_FALLBACKS
     for level in flat.storage:
-        model = _storage_from_spec(level, spec.ert, spec.art)
+        model = _storage_from_spec(level, spec.ert, spec.art, fallbacks)
         target = sparse.get(level.name)
         if target is not None:
             model.formats = _formats(target)
@@ -444,7 +605,7 @@ def compile_arch(spec, name: str | None = None) -> ArchModel:
         mesh_x=int(comp.mesh_x),
         mesh_y=int(comp.mesh_y),
         word_bits=int(_attr(cattrs, "datawidth", "word_bits", default=16)),
-        op_energy=_compute_op_energy(_ert_energies(spec.ert, comp.path)),
+        op_energy=_compute_op_energy(_ert_energies(spec.ert, comp.path), _compute_default_energy(cattrs)),
         area=_art_area(spec.art, comp.path) or 0.0,
     )
     ctarget = sparse.get(comp.name)
@@ -460,4 +621,17 @@ def compile_arch(spec, name: str | None = None) -> ArchModel:
             key_path="sparse_optimizations.targets",
             fix=f"use one of: {', '.join(sorted(known))}",
         )
-    return ArchModel(name or spec.architecture.name, storage, compute)
+    notes = [
+        f"{lv.name}: the ERT prices none of read/write for it, so its reads, fills and updates use "
+        f"Timeloop's built-in PAT estimate of {lv.op_energy['random_read']:.4g} pJ per vector access"
+        for lv in storage
+        if _uses_pat(_ert_energies(spec.ert, lv.path), fallbacks)
+    ]
+    comp_entries = _ert_energies(spec.ert, comp.path)
+    if comp_entries and not any(c in comp_entries for c in COMPUTE_OP_FALLBACKS["random_compute"]):
+        notes.append(
+            f"{compute.name}: the ERT prices no mac/compute action for it, so each compute costs "
+            f"{compute.op_energy['random_compute']:.4g} pJ (its energy attribute, else Timeloop's PAT "
+            "multiplier)"
+        )
+    return ArchModel(name or spec.architecture.name, storage, compute, notes)

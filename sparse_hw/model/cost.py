@@ -7,6 +7,7 @@
 * Energy per (level, data space) = sum(vector accesses x ERT energy) / cluster utilization x
   utilized instances (`ComputeBufferEnergy`, `FinalizeBufferEnergy`). Address generation and
   temporal reduction use PAT's adder model, which returns 0 in this build (ENGINE-NOTES §4).
+  Leakage (ERT ``leak``, later Timeloop) is added per level, see `leakage`.
 * Cycles: compute cycles = ceil((actual + gated computes) / utilized compute instances); a level
   whose read/write/shared bandwidth demand (words/cycle per instance) exceeds its specification
   slows down by bandwidth/demand (`BufferLevel::ComputePerformance`); total = max over levels.
@@ -22,6 +23,7 @@ import numpy as np
 from .arch import ArchModel, StorageModel
 from .nest import DenseNest
 from .problem import ProblemModel
+from .spatial_skip import uses_spatial_skipping
 
 # `VectorWidthCoefficientTable` (include/model/buffer.hpp): threshold tile/block ratios per density decile.
 VECTOR_WIDTH_THRESHOLDS = {
@@ -56,12 +58,17 @@ def _cluster_utilization(level: StorageModel, utilized_xy: np.ndarray) -> np.nda
     return np.where(used > 0, utilized_xy / np.maximum(used, 1), 1.0)
 
 
-def check_fit(arch: ArchModel, nest: DenseNest, mb, *, capacity: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def check_fit(arch: ArchModel, nest: DenseNest, mb, *, capacity: bool = True,
+              spatial: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fan-out, mesh and (dense) capacity checks for a batch; returns (valid, fail_code, fail_level).
 
     With ``capacity=False`` only the spatial checks run: under sparsity the compressed tile
-    occupancy decides capacity, which the sparse analysis checks.
+    occupancy decides capacity, which the sparse analysis checks. The fan-out and mesh checks are
+    skipped (``spatial`` None: when the design uses spatial skipping) where the sparse analysis
+    checks the reduced expansions instead, as Timeloop does (mapper.cpp drops its fan-out filter then).
     """
+    if spatial is None:
+        spatial = not uses_spatial_skipping(arch)
     n = nest.tile_size.shape[0]
     valid = np.ones(n, dtype=bool)
     code = np.zeros(n, dtype=np.int64)
@@ -77,14 +84,16 @@ def check_fit(arch: ArchModel, nest: DenseNest, mb, *, capacity: bool = True) ->
     sy = np.where(mb.spatial_x, 1, mb.spatial).prod(axis=2)
     for li, lv in enumerate(arch.storage):
         fx, fy = arch.fanout(li)
-        mark((sx[:, li] > fx) | (sy[:, li] > fy), 2, li)
-        mark((nest.x_expansion[:, li] > lv.mesh_x) | (nest.y_expansion[:, li] > lv.mesh_y), 2, li)
+        if spatial:
+            mark((sx[:, li] > fx) | (sy[:, li] > fy), 2, li)
+            mark((nest.x_expansion[:, li] > lv.mesh_x) | (nest.y_expansion[:, li] > lv.mesh_y), 2, li)
         if capacity and lv.effective_size is not None:
             need = (nest.tile_size[:, li, :] * nest.keep[:, li, :]).sum(axis=1)
             mark(need > lv.effective_size, 1, li)
             if lv.min_utilization > 0:
                 mark(need < lv.effective_size * lv.min_utilization, 3, li)
-    mark((nest.compute_x > arch.compute.mesh_x) | (nest.compute_y > arch.compute.mesh_y), 2, -2)
+    if spatial:
+        mark((nest.compute_x > arch.compute.mesh_x) | (nest.compute_y > arch.compute.mesh_y), 2, -2)
     return valid, code, where
 
 
@@ -110,11 +119,29 @@ def dense_costs(problem: ProblemModel, arch: ArchModel, nest: DenseNest, mb) -> 
         level_cycles[:, li] = _throttle(lv, reads / compute_cycles, writes / compute_cycles, compute_cycles)
     computes = nest.ops * nest.compute_utilized
     energy_compute = computes * arch.compute.op_energy["random_compute"]
-    energy = energy_level.sum(axis=(1, 2)) + energy_compute
     cycles = np.maximum(compute_cycles, level_cycles.max(axis=1))
+    leak = leakage(arch, nest.keep, nest.utilized, cycles).sum(axis=1)
+    energy = energy_level.sum(axis=(1, 2)) + energy_compute + leak
     utilization = computes / arch.compute.instances / np.maximum(cycles, 1)
     return DenseCost(valid, code, where, energy_level, energy_compute, energy, compute_cycles, level_cycles,
                      cycles, computes, utilization)
+
+
+def leakage(arch: ArchModel, keep: np.ndarray, utilized: np.ndarray, cycles: np.ndarray) -> np.ndarray:
+    """Leakage energy [N, L] of every storage level: ERT ``leak`` x run cycles x leaking instances.
+
+    Later Timeloop (``BufferLevel::ComputeLeaksPerCycle`` / ``FinalizeBufferEnergy``, NVlabs/timeloop
+    feb3bd0, 2023-09) charges each storage level ``leak x total cycles x max(1, max over data spaces of
+    the utilized instances)`` (unused instances are power-gated); v3.0.3 and ERTs without a ``leak``
+    action give 0. ``keep`` is [N, L, T], ``utilized`` [N, L], ``cycles`` [N].
+    """
+    n = keep.shape[0]
+    out = np.zeros((n, arch.n_levels))
+    for li, lv in enumerate(arch.storage):
+        if lv.leak_energy:
+            inst = np.maximum(1.0, np.where(keep[:, li, :].any(axis=1), utilized[:, li], 0.0))
+            out[:, li] = lv.leak_energy * np.asarray(cycles, dtype=np.float64) * inst
+    return out
 
 
 def _throttle(lv: StorageModel, read_demand, write_demand, compute_cycles):

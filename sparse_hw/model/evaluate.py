@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import MappingError
 from .arch import STORAGE_OPS, ArchModel, compile_arch
-from .cost import _cluster_utilization, _throttle, check_fit, dense_costs, vector_ratio
+from .cost import _cluster_utilization, _throttle, check_fit, dense_costs, leakage, vector_ratio
 from .mapping import MappingBatch, compile_mapping, mapping_to_directives
 from .nest import DenseNest, analyze
 from .problem import ProblemModel, compile_problem
@@ -71,6 +72,8 @@ class _Detail:
     compute_energy: float
     levels: list[LevelStats]
     bound_by: str
+    leakage: dict[str, float] = field(default_factory=dict)  # level -> leakage pJ (not in `levels`)
+    compute_max: float | None = None  # utilized compute instances (max) after spatial skipping
 
 
 class Engine:
@@ -88,7 +91,8 @@ class Engine:
             raise MappingError("no problem in the input files", key_path="problem", fix="pass a problem YAML")
         files = getattr(spec, "files", None) or []
         source = ", ".join(str(f) for f in files) if files else None
-        return cls(compile_problem(spec.problem, source), compile_arch(spec, arch_name))
+        bases = [Path(str(f)).parent for f in files]
+        return cls(compile_problem(spec.problem, source, bases), compile_arch(spec, arch_name))
 
     def compile_mapping(self, mapping, source: str | None = None) -> MappingBatch:
         return compile_mapping(mapping, self.arch, self.problem, source)
@@ -167,16 +171,18 @@ class Engine:
                                fix=relax_hint(det.fail_reason or "") + " Or let `sparse-hw map` search for a mapping.")
         breakdown: dict[str, float] = {self.arch.compute.name: det.compute_energy}
         for lv in self.arch.storage:
-            breakdown[lv.name] = sum(s.energy_pj for s in det.levels if s.level == lv.name)
+            data = sum(s.energy_pj for s in det.levels if s.level == lv.name)
+            breakdown[lv.name] = data + det.leakage.get(lv.name, 0.0)
         area_breakdown = {lv.name: lv.area * lv.instances for lv in self.arch.storage}
         area_breakdown[self.arch.compute.name] = self.arch.compute.area * self.arch.compute.instances
         algorithmic = float(nest.ops[i] * nest.compute_utilized[i])
         comp = self.arch.compute
+        used = nest.compute_utilized[i] if det.compute_max is None else det.compute_max  # spatial skipping
         compute_row = LevelStats(
             level=comp.name,
             dataspace="(compute)",
             instances=comp.instances,
-            utilized_instances=float(nest.compute_utilized[i]),
+            utilized_instances=float(used),
             energy_pj=det.compute_energy,
         )
         return Evaluation(
@@ -194,8 +200,14 @@ class Engine:
             area_breakdown_um2=area_breakdown,
             mapping={"mapping": mapping_to_directives(mb, i, self.arch, self.problem)},
             bound_by=det.bound_by,
-            notes=list(mb.notes),
+            notes=[*mb.notes, *self.arch.notes, *self._leak_note(det)],
         )
+
+    @staticmethod
+    def _leak_note(det: _Detail) -> list[str]:
+        if not det.leakage:
+            return []
+        return [f"energy includes {sum(det.leakage.values()):.2f} pJ of leakage (ERT 'leak' x cycles)"]
 
     def _detail(self, nest: DenseNest, mb: MappingBatch, i: int) -> _Detail:
         sres = self.sparse.analyze(nest, mb, i)
@@ -216,14 +228,16 @@ class Engine:
         level_cycles: dict[str, int] = {comp.name: compute_cycles}
         total = compute_energy
         for li, lv in enumerate(arch.storage):
-            xy = float(nest.x_expansion[i, li] * nest.y_expansion[i, li])
-            cu = float(_cluster_utilization(lv, np.array([xy]))[0])
+            level_xy = float(nest.x_expansion[i, li] * nest.y_expansion[i, li])
             read_demand = 0.0
             write_demand = 0.0
             for t, ds in enumerate(prob.dataspaces):
                 tile = sres.tiles[li][t]
                 if not tile.kept:
                     continue
+                # spatial skipping gives each data space its own max expansion (buffer.cpp l. 1110, 1532)
+                xy = level_xy if tile.max_xy is None else tile.max_xy
+                cu = float(_cluster_utilization(lv, np.array([xy]))[0])
                 data = {op: float(tile.data.get(op, 0.0)) for op in _DATA_OPS}
                 ratio = vector_ratio(lv, tile, self.sparse.densities[t]) if tile.has_metadata else 1.0
                 vec = {}
@@ -271,7 +285,7 @@ class Engine:
                         level=lv.name,
                         dataspace=ds.name,
                         instances=lv.instances,
-                        utilized_instances=float(nest.utilized[i, li]),
+                        utilized_instances=float(nest.utilized[i, li]) if tile.max_xy is None else xy,
                         utilized_instances_avg=float(utilized),
                         tile_size=float(tile.shape),
                         partition_size=float(nest.partition[i, li, t]),
@@ -320,7 +334,11 @@ class Engine:
             cyc = int(_throttle(lv, np.array(read_demand), np.array(write_demand), float(compute_cycles)))
             level_cycles[lv.name] = cyc
         cycles = max(level_cycles.values())
+        leak = leakage(arch, nest.keep[i : i + 1], nest.utilized[i : i + 1], np.array([cycles]))[0]
+        total += float(leak.sum())
         bound_by = max(level_cycles, key=lambda k: (level_cycles[k], k == comp.name))
         utilization = (random_c + gated_c) / comp.instances / cycles if cycles else 0.0
         return _Detail(True, None, total, cycles, compute_cycles, level_cycles, utilization, random_c, gated_c,
-                       skipped_c, compute_energy, levels, bound_by)
+                       skipped_c, compute_energy, levels, bound_by,
+                       {lv.name: float(leak[li]) for li, lv in enumerate(arch.storage) if leak[li]},
+                       sres.compute_max_utilized)

@@ -9,7 +9,7 @@ Timeloop builds (`src/loop-analysis/point-set-aahr.cpp`; holes between strided p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import prod
 
 import numpy as np
@@ -24,6 +24,8 @@ class DensitySpec:
     distribution: str
     density: float
     params: tuple[tuple[str, float], ...] = ()
+    #: ``real_data``: the tensor's nonzero mask (masks.py), indexed by the ranks in projection order
+    mask: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_dense(self) -> bool:
@@ -89,8 +91,34 @@ class ProblemModel:
         return tuple(ds.name for ds in self.dataspaces)
 
 
-def compile_problem(problem, source: str | None = None) -> ProblemModel:
-    """Build a ProblemModel from the spec layer's ``Problem``."""
+#: Sparseloop density models the engine computes (src/workload/density-models/); "banded" is priced
+#: as fixed-structured, as the existing reference runs require; "real_data" reads a mask (masks.py).
+MODELLED_DISTRIBUTIONS = ("fixed_structured", "fixed", "hypergeometric", "banded", "real_data")
+
+
+def _check_density(dens, name: str, source) -> None:
+    """Refuse a density the engine cannot model, rather than price it as something else."""
+    dist = str(dens.distribution or "fixed_structured").replace("-", "_")
+    if dist not in MODELLED_DISTRIBUTIONS:
+        raise SpecError(
+            f"density distribution {dens.distribution!r} of {name} is not modelled by sparse-hw's engine "
+            "(Sparseloop's real-data model reads the nonzero mask of the actual tensor)",
+            file=source,
+            key_path=f"problem.instance.densities.{name}.distribution",
+            fix="give a density with distribution fixed-structured or hypergeometric, or run Timeloop",
+        )
+    if dens.density is None and dist != "real_data":
+        raise SpecError(
+            f"the density of {name} has no value",
+            file=source,
+            key_path=f"problem.instance.densities.{name}.density",
+            fix="give a number between 0 and 1",
+        )
+
+
+def compile_problem(problem, source: str | None = None, bases=()) -> ProblemModel:
+    """Build a ProblemModel from the spec layer's ``Problem``; ``bases``: folders of the spec files
+    (where relative ``data_file_path`` masks are found)."""
     shape = problem.shape
     dims = tuple(shape.dimensions)
     instance = dict(problem.instance)
@@ -116,11 +144,25 @@ def compile_problem(problem, source: str | None = None) -> ProblemModel:
         if dens is None:
             spec = DensitySpec("fixed_structured", 1.0)
         else:
+            _check_density(dens, ds.name, source)
             extra = tuple(
                 (k, float(v))
                 for k, v in (getattr(dens, "params", None) or {}).items()
                 if isinstance(v, (int, float))
             )
-            spec = DensitySpec(str(dens.distribution), float(dens.density), extra)
+            if str(dens.distribution).replace("-", "_") == "real_data":
+                from .masks import read_mask
+
+                mask = read_mask(
+                    str(dens.data_file_path), size, bases=bases, density=dens.density, source=source,
+                    key_path=f"problem.instance.densities.{ds.name}.data_file_path",
+                )
+                real = float(mask.sum()) / size if size else 1.0
+                extents = tuple(int(e) for e in 1 + coef @ (bounds - 1))
+                # ranks in projection order (the file has the first rank fastest)
+                shaped = mask.reshape(extents[::-1]).transpose(tuple(range(len(extents) - 1, -1, -1)))
+                spec = DensitySpec("real_data", real, extra, shaped)
+            else:
+                spec = DensitySpec(str(dens.distribution), float(dens.density), extra)
         spaces.append(DataSpaceModel(ds.name, coef, bool(ds.read_write), size, spec))
     return ProblemModel(str(shape.name), dims, bounds, coeffs, tuple(spaces))

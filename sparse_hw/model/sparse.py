@@ -26,10 +26,12 @@ import numpy as np
 
 from ..errors import SpecError
 from .arch import ArchModel, RankFormat, TensorFormat
-from .density import TensorDensity
+from .density import ActualDensity, TensorDensity, build_density, joint_count
 from .mapping import MappingBatch
 from .nest import DenseNest
 from .problem import ProblemModel
+from .spatial_skip import analyze_spatial_skipping
+from .spatial_skip import parse_options as parse_spatial_options
 
 DATA_OPS = ("read", "fill", "update")
 
@@ -88,9 +90,12 @@ class TileSparse:
     fmt_fills: list[list[float]] = field(default_factory=list)
     fmt_updates: list[list[float]] = field(default_factory=list)
     temporal_reductions: float = 0.0
-    saf: str | None = None  # gate | skip
+    saf: str | None = None  # gate | skip | spatial_skip
     saf_prob: float = 0.0
+    max_xy: float | None = None  # utilized instances (max) after spatial skipping; None: the dense fan-out
     alg: dict[str, float] = field(default_factory=dict)  # algorithmic (dense) read/fill/update
+    op_ext: tuple | None = None  # operation-space extents of the tile (actual-data tile counting)
+    saf_prob_ops: float | None = None  # actual data: P(condition empty) over all computes
 
 
 @dataclass
@@ -102,6 +107,7 @@ class SparseResult:
     gated_computes: float
     skipped_computes: float
     compute_avg_utilized: float
+    compute_max_utilized: float | None = None  # after spatial skipping; None: the dense fan-out
     valid: bool = True
     fail_reason: str = ""
     fail_level: str | None = None
@@ -130,7 +136,15 @@ def _rank_info(fmt: TensorFormat, dims: tuple[str, ...], md_width: int, default_
         for group in r.flattened_rank_ids or ():
             rules.append([dims.index(d) for d in group if d in dims])
         flatten.append(rules)
-    md_bits = [_adjust_word_bits(r.metadata_word_bits, md_width, default_bits, "metadata") for r in ranks]
+    # A bitmask (B) rank defaults to 1 metadata bit per coordinate; every other format to the level's
+    # metadata_datawidth (format-models/bitmask.cpp `ParseSpecs` vs the others' "unspecified").
+    md_bits = [
+        _adjust_word_bits(
+            r.metadata_word_bits if r.metadata_word_bits is not None or r.format.lower() != "b" else 1,
+            md_width, default_bits, "metadata",
+        )
+        for r in ranks
+    ]
     pl_bits = [_adjust_word_bits(r.payload_word_bits, md_width, default_bits, "payload") for r in ranks]
     compressed = any(n in ("rle", "cp", "b") for n in names)
     order = (fmt.rank_application_order or "outer-to-inner").replace("_", "-")
@@ -293,7 +307,7 @@ class SparseAnalyzer:
     def __init__(self, problem: ProblemModel, arch: ArchModel) -> None:
         self.problem = problem
         self.arch = arch
-        self.densities = [TensorDensity.build(ds.density, ds.size) for ds in problem.dataspaces]
+        self.densities = [build_density(ds, problem) for ds in problem.dataspaces]
         self.ranks: list[list[RankInfo | None]] = []
         for lv in arch.storage:
             row = []
@@ -308,10 +322,24 @@ class SparseAnalyzer:
         names = list(problem.dataspace_names)
         # level -> list of groups; a group is (kind, [(target, [condition-on]), ...alternatives])
         self.gating: dict[int, list[tuple[str, list[tuple[int, list[int]]]]]] = {}
+        # level -> [(target, [condition-on])]: `skipping-spatial` (spatial_skip.py)
+        self.spatial: dict[int, list[tuple[int, list[int]]]] = {}
         for li, lv in enumerate(arch.storage):
             groups: dict[int, tuple[str, list[tuple[int, list[int]]]]] = {}
             for opt in lv.action_opts:
-                kind = {"gating": "gate", "skipping": "skip"}.get(opt.kind.replace("-", "_"))
+                kind = {"gating": "gate", "skipping": "skip", "skipping_spatial": "spatial",
+                        "spatial_skipping": "spatial"}.get(opt.kind.replace("-", "_"))
+                if opt.kind.replace("-", "_") == "position_skipping":
+                    # Only the MICRO'22 artifact's Timeloop build parses it: accelergy-timeloop-
+                    # infrastructure@micro22-artifact pins src/timeloop at 1eb0fd0a62fe, in no public Timeloop
+                    # repository; v3.0.3's parser rejects the type (sparse-optimization-parser.cpp l. 536-553,
+                    # NVlabs/timeloop#224). With no source to follow, refuse rather than guess.
+                    raise SpecError(
+                        f"action optimization type 'position_skipping' at {lv.name} is not modeled: "
+                        "it exists only in the MICRO'22 artifact's own Timeloop build (v3.0.3 rejects it)",
+                        key_path=f"sparse_optimizations.targets[{lv.name}].action_optimization",
+                        fix="use skipping or skipping-spatial, or evaluate it with --backend timeloop",
+                    )
                 if kind is None:
                     raise SpecError(
                         f"action optimization type {opt.kind!r} at {lv.name} is not modeled by sparse-hw's engine",
@@ -327,8 +355,20 @@ class SparseAnalyzer:
                     )
                 cond = [names.index(c) for c in opt.condition_on]
                 groups.setdefault(opt.group, (kind, []))[1].append((names.index(opt.target), cond))
+            spatial = [groups.pop(g) for g in sorted(groups) if groups[g][0] == "spatial"]
+            for _, options in spatial:
+                if len(options) != 1:
+                    # DefineSpatialOptimizationImpact asserts one option per group (storage-gs-analyzer.cpp)
+                    raise SpecError(
+                        f"skipping-spatial at {lv.name} lists {len(options)} alternative options; "
+                        "Sparseloop takes exactly one",
+                        key_path=f"sparse_optimizations.targets[{lv.name}].action_optimization",
+                        fix="give each skipping-spatial entry one target",
+                    )
+                self.spatial.setdefault(li, []).append(options[0])
             if groups:
                 self.gating[li] = [groups[g] for g in sorted(groups)]
+        parse_spatial_options(arch, self.spatial, names)
         copts = set(arch.compute.compute_opts)
         bad = copts - {"gating", "skipping", "gate_on_zero_operand", "gate-on-zero-operand",
                        "skip_on_not_aligned_operands"}
@@ -433,6 +473,9 @@ class SparseAnalyzer:
         ok, level, reason = self._define_formats_t(tiles, subnests, molds, t)
         if not ok:
             return ok, level, reason
+        if isinstance(self.densities[t], ActualDensity):
+            for l in range(self.arch.n_levels):
+                tiles[l][t].op_ext = molds[l][-1] if molds[l] else None
         self._expected_occupancy_t(tiles, t)
         return True, None, None
 
@@ -456,10 +499,39 @@ class SparseAnalyzer:
                 return result
         self._metadata_accesses(tiles, nest, i)
         self._storage_safs(tiles, subnests, molds)
+        if self.spatial and not self._spatial_skipping(tiles, subnests, molds, nest, i, result):
+            return result
         compute_saf = self._combine(tiles, result)
         self._compute(tiles, result, compute_saf)
         self._capacity(tiles, result)
         return result
+
+    def _spatial_skipping(self, tiles, subnests, molds, nest, i, result) -> bool:
+        """Apply `analyze_spatial_skipping` to mapping i's tiles; False (result invalid) if it fails."""
+        ss = analyze_spatial_skipping(
+            self, tiles, subnests, molds, self.spatial,
+            nest.x_expansion[i].tolist(), nest.y_expansion[i].tolist(), nest.utilized[i].tolist(),
+            int(nest.compute_x[i]), int(nest.compute_y[i]), float(nest.compute_utilized[i]),
+        )
+        fail = (ss.fail_level, ss.fail_reason) if ss.fail_level else None
+        for (l, t), p in ss.saf.items():
+            tile = tiles[l][t]
+            if fail is None and tile.saf is not None and tile.saf_prob != 0:
+                # storage-optimization-combiner.cpp asserts here ("not supported yet")
+                fail = (self.arch.storage[l].name, "spatial and temporal skipping of the same tile "
+                        "is not supported by Sparseloop")
+            tile.saf, tile.saf_prob = "spatial_skip", p
+        if fail is not None:
+            result.valid, result.fail_level, result.fail_reason = False, fail[0], fail[1]
+            return False
+        for l in range(self.arch.n_levels):
+            for t, tile in enumerate(tiles[l]):
+                if tile.kept:
+                    tile.avg_replication = ss.avg_replication[l][t]
+                    tile.max_xy = float(ss.max_x[l][t] * ss.max_y[l][t])
+        result.compute_avg_utilized = ss.compute_avg
+        result.compute_max_utilized = float(ss.compute_max_x * ss.compute_max_y)
+        return True
 
     def _finish_dense(self, tiles):
         for row in tiles:
@@ -618,7 +690,8 @@ class SparseAnalyzer:
             tile = tiles[l][t]
             if not tile.kept or tile.shape == 0:
                 continue
-            ks, ps = dens.occupancy_distribution(tile.shape)
+            ext = {} if tile.op_ext is None else {"ext": tile.op_ext}
+            ks, ps = dens.occupancy_distribution(tile.shape, **ext)
             ps = ps.copy()
             parent = tile.parent
             if parent is not None and tiles[parent][t].has_metadata and ks[0] == 0 and ps[0] > 0:
@@ -630,7 +703,9 @@ class SparseAnalyzer:
                 ps[0] = 0.0
             tile.expected_occupancy = float(np.dot(ps, ks))
             tile.expected_density = tile.expected_occupancy / tile.shape
-            tile.max_data_occupancy = dens.max_occupancy(tile.shape) if tile.has_metadata else tile.shape
+            tile.max_data_occupancy = (
+                dens.max_occupancy(tile.shape, **ext) if tile.has_metadata else tile.shape
+            )
             if tile.has_metadata:
                 md, pl, empty_rank = self._metadata_given(tile, dens, ks)
                 tile.expected_md = [[float(np.dot(md[r], ps)), float(np.dot(pl[r], ps))] for r in range(len(md))]
@@ -667,25 +742,27 @@ class SparseAnalyzer:
                     best = None
                     best_savings = 0.0
                     for target, cond in options:
-                        impact = self._saf_impact(tiles, subnests, molds, level, target, cond)
+                        impact = self._saf_impact(tiles, subnests, molds, level, target, cond, ops=True)
                         if impact is None:
                             continue
-                        tlevel, p, occupancy = impact
+                        tlevel, p, occupancy, p_ops = impact
                         lv = self.arch.storage[tlevel]
                         savings = lv.op_energy["random_read"] / lv.block_size * occupancy * p
                         if savings >= best_savings:
                             best_savings = savings
-                            best = (target, tlevel, p)
+                            best = (target, tlevel, p, p_ops)
                     if best is None:
                         continue
-                    target, tlevel, p = best
+                    target, tlevel, p, p_ops = best
                     tile = tiles[tlevel][target]
                     if tile.saf is None or tile.saf_prob < p:
                         tile.saf = kind
                         tile.saf_prob = p
+                        tile.saf_prob_ops = p_ops
 
-    def _saf_impact(self, tiles, subnests, molds, level, target, cond):
-        """`ComputeIneffectualReadImpact`: (target level, P(target access ineffectual), occupancy)."""
+    def _saf_impact(self, tiles, subnests, molds, level, target, cond, ops=False):
+        """`ComputeIneffectualReadImpact`: (target level, P(target access ineffectual), occupancy),
+        and with ``ops`` the actual-data P(condition empty) over all computes (None: statistical)."""
         prob = self.problem
         n_lv = self.arch.n_levels
         tlevel = level
@@ -745,6 +822,8 @@ class SparseAnalyzer:
                     locate = True
         effectual = 1.0
         block = self.arch.storage[tlevel].block_size
+        used: list[tuple[int, tuple]] = []
+        tmold = list(mold)
         for c in cond:
             rel_c = self.relevant[c]
             co_dims = rel_t & rel_c
@@ -777,13 +856,42 @@ class SparseAnalyzer:
                 tmold[t_loop.dim] = int(tmold[t_loop.dim] * scaling)
             cgran = self._size(c, cmold)
             effectual *= 1.0 - float(self.densities[c].p_empty(cgran))
+            used.append((c, tuple(cmold)))
+        p_ops = None
+        if used and all(isinstance(self.densities[c], ActualDensity) for c, _ in used):
+            effectual, p_ops = self._actual_effectual(tiles[tlevel][target], target, tmold, used, effectual)
         occupancy = tiles[tlevel][target].expected_occupancy
         lv = self.arch.storage[tlevel]
         md_source = tiles[tlevel if child is None else child][target]
         # v3.0.3 converts metadata units to words with an integer division of bit widths.
         ratio = lv.md_word_bits // lv.word_bits if lv.word_bits else 0
         occupancy += sum(m + q for m, q in md_source.expected_md) * ratio
+        if ops:
+            return tlevel, 1.0 - effectual, occupancy, p_ops
         return tlevel, 1.0 - effectual, occupancy
+
+    def _actual_effectual(self, tile, target, tmold, used, statistical):
+        """Actual data: (P(target access effectual), P(condition empty) over all computes).
+
+        Counted, not multiplied: the computes where every condition tile holds a nonzero. A target
+        kept compressed is read only where it is nonzero, so its accesses are conditioned on that
+        (the artifact's L07: 1,702,140 of 2,182,144 weight reads are effectual, not 72.8 %). The
+        computes a storage SAF removes take the unconditioned probability (its 1,140,479 of
+        4,194,304 = the input mask's 27.19 % zeros)."""
+        bounds = self.problem.bounds
+        macs = float(self.problem.macs)
+        terms = [(self.densities[c], m) for c, m in used]
+        n_all = joint_count(terms, bounds)
+        if n_all is None or macs <= 0:
+            return statistical, None
+        effectual = n_all / macs
+        tdens = self.densities[target]
+        if tile.has_metadata and isinstance(tdens, ActualDensity):
+            own = joint_count([(tdens, tuple(tmold))], bounds)
+            both = joint_count(terms + [(tdens, tuple(tmold))], bounds)
+            if own and both is not None:
+                effectual = both / own
+        return effectual, 1.0 - n_all / macs
 
     # ------------------------------------------------------------------ combine
     def _combine(self, tiles, result) -> dict[int, float]:
@@ -846,7 +954,8 @@ class SparseAnalyzer:
                         # v3.0.3 quirk: metadata reads are set from the max format *updates* here.
                         inner.fmt["random_metadata_read"] = [list(x) for x in mfmt[imp]["update"]]
                         inner.fmt["random_metadata_update"] = mfmt[imp]["update"]
-                        self._apply_local_saf(tiles, t, imp, eff)
+                        if inner.saf != "spatial_skip":  # it removes instances, not accesses
+                            self._apply_local_saf(tiles, t, imp, eff)
                         finalized[imp] = True
                         break
                     imp -= 1
@@ -858,14 +967,17 @@ class SparseAnalyzer:
                     tile.fmt["random_metadata_fill"] = mfmt[l]["fill"]
                     tile.fmt["random_metadata_read"] = mfmt[l]["read"]
                     tile.fmt["random_metadata_update"] = mfmt[l]["update"]
-                    self._apply_local_saf(tiles, t, l, p)
+                    if tile.saf != "spatial_skip":
+                        self._apply_local_saf(tiles, t, l, p)
                 if imp < 0 and not ds.read_write:
                     # Computes removed by a storage SAF on the innermost operand level simply vanish.
-                    max_computes -= math.floor(max_computes * p + 1e-9)
+                    p_ops = p if tile.saf_prob_ops is None else tile.saf_prob_ops
+                    max_computes -= math.floor(max_computes * p_ops + 1e-9)
                     compute_saf[t] = round(p * 1_000_000) / 1_000_000
             for l in range(n_lv):
                 tile = tiles[l][t]
-                if tile.saf is None and tile.kept:
+                # levels with only spatial skipping are finalized here too (combiner l. 329-345)
+                if tile.saf in (None, "spatial_skip") and tile.kept:
                     tile.data["random_fill"] = mx[l]["fill"]
                     tile.data["random_read"] = mx[l]["read"]
                     tile.data["random_update"] = mx[l]["update"]
@@ -965,6 +1077,8 @@ class SparseAnalyzer:
             for k in dd:
                 dd[k] = min(1.0, max(0.0, dd[k]))
         flat = {(x, y): pa[x] * pb[y] for x in pa for y in pb}
+        if isinstance(self.densities[a], ActualDensity) and isinstance(self.densities[b], ActualDensity):
+            flat = self._actual_flat(a, b, states, total) or flat
         random = total * flat[("ENZ", "ENZ")]
         gated = skipped = nonexistent = 0.0
         one_zero = total * (flat[("ENZ", "EZ")] + flat[("EZ", "ENZ")])
@@ -991,6 +1105,30 @@ class SparseAnalyzer:
         result.skipped_computes = math.floor(skipped + 1e-9)
         result.gated_computes = math.floor(gated + 1e-9)
         result.random_computes = total - result.skipped_computes - result.gated_computes - math.floor(nonexistent + 1e-9)
+
+    def _actual_flat(self, a: int, b: int, states, total: float):
+        """Actual data: the operands' joint (zero, nonzero) classes counted over the computes,
+        in place of the product of two densities (ReLU zeros and pruned filters correlate).
+        Computes a storage SAF already removed are taken from the ineffectual classes."""
+        n = float(self.problem.macs)
+        if total <= 0 or n <= 0:
+            return None
+        bounds = self.problem.bounds
+        one = tuple([1] * self.problem.n_dims)
+        da, db = self.densities[a], self.densities[b]
+        n11 = joint_count([(da, one), (db, one)], bounds)
+        na = joint_count([(da, one)], bounds)
+        nb = joint_count([(db, one)], bounds)
+        if n11 is None or na is None or nb is None:
+            return None
+        scale = (total - n11) / (n - n11) if n > n11 else 0.0
+        zero = {t: ("NE" if states[t]["md"] else "EZ") for t in (a, b)}
+        flat = {(x, y): 0.0 for x in ("ENZ", "EZ", "NE") for y in ("ENZ", "EZ", "NE")}
+        flat[("ENZ", "ENZ")] = min(n11, total) / total
+        flat[("ENZ", zero[b])] += (na - n11) * scale / total
+        flat[(zero[a], "ENZ")] += (nb - n11) * scale / total
+        flat[(zero[a], zero[b])] += (n - na - nb + n11) * scale / total
+        return flat
 
     # ------------------------------------------------------------------ capacity
     def _capacity(self, tiles, result):

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .arch import ArchModel
-from .cost import _cluster_utilization, _throttle, vector_ratio
+from .cost import _cluster_utilization, _throttle, leakage, vector_ratio
 from .mapping import MappingBatch
 from .nest import DenseNest
 from .sparse import SparseAnalyzer
+from .spatial_skip import analyze_spatial_skipping
 
 _EPS = 1e-9
 
@@ -242,6 +243,58 @@ class BatchSparseEvaluator:
                     prob[r2, best_l[r2], best_t[r2]] = best_p[r2]
         return kind, prob
 
+    def _spatial(self, nest: DenseNest, mb: MappingBatch, st, saf_kind, saf_p) -> None:
+        """Spatial skipping (`analyze_spatial_skipping`) once per distinct mapping structure, scattered.
+
+        Marks spatial-skip SAFs as kind 3 in ``saf_kind``/``saf_p`` and adds ``max_xy`` (per level and
+        data space) and ``compute_avg`` to ``st``; ``rep_scale`` becomes the reduced average instances
+        over the dense ones, as `SparseAnalyzer._spatial_skipping` sets them.
+        """
+        an = self.an
+        n, L, T = mb.n, self.n_lv, self.n_t
+        key = structure_key(mb, list(range(an.problem.n_dims)), list(range(T)), L)
+        # X or Y matters here: the split and the spatial order decide it
+        key = np.concatenate([key, mb.split.reshape(n, -1).astype(np.int64),
+                              mb.spatial_perm.reshape(n, -1).astype(np.int64)], axis=1)
+        first, inverse = _unique_rows(key)
+        u_count = first.shape[0]
+        avg_u = np.zeros((u_count, L, T))
+        xy_u = np.zeros((u_count, L, T))
+        c_avg_u = np.zeros(u_count)
+        kind_u = np.zeros((u_count, L, T), dtype=np.int64)
+        p_u = np.zeros((u_count, L, T))
+        reason_u = np.full(u_count, None, dtype=object)
+        for u, i in enumerate(first.tolist()):
+            tiles = an._init_tiles(nest, i, range(T))
+            subnests = an.complete_subnests(mb, i)
+            ss = analyze_spatial_skipping(
+                an, tiles, subnests, an._molds(subnests), an.spatial,
+                nest.x_expansion[i].tolist(), nest.y_expansion[i].tolist(), nest.utilized[i].tolist(),
+                int(nest.compute_x[i]), int(nest.compute_y[i]), float(nest.compute_utilized[i]),
+            )
+            if ss.fail_level:
+                reason_u[u] = f"{ss.fail_level}: {ss.fail_reason}"
+            avg_u[u] = ss.avg_replication
+            xy_u[u] = np.array(ss.max_x, dtype=np.float64) * np.array(ss.max_y, dtype=np.float64)
+            c_avg_u[u] = ss.compute_avg
+            for (l, t), p in ss.saf.items():
+                kind_u[u, l, t], p_u[u, l, t] = 3, p
+        # storage-optimization-combiner.cpp asserts on spatial and temporal skipping of one tile
+        both = (kind_u[inverse] == 3) & (saf_kind > 0) & (saf_p != 0)
+        reason = reason_u[inverse]
+        clash = both.any(axis=(1, 2)) & np.equal(reason, None)
+        reason[clash] = "spatial and temporal skipping of the same tile is not supported by Sparseloop"
+        bad = ~np.equal(reason, None)
+        st["reason"][bad & st["ok"]] = reason[bad & st["ok"]]
+        st["ok"] &= ~bad
+        spatial = kind_u[inverse] == 3
+        saf_kind[spatial] = 3
+        saf_p[spatial] = p_u[inverse][spatial]
+        util = nest.utilized.astype(np.float64)[:, :, None]
+        st["rep_scale"] = np.where(util > 0, avg_u[inverse] / np.where(util > 0, util, 1.0), 1.0)
+        st["max_xy"] = xy_u[inverse]
+        st["compute_avg"] = c_avg_u[inverse]
+
     def _saf_option(self, nest: DenseNest, mb: MappingBatch, level: int, target: int, cond: list[int]):
         """(target level, probability, occupancy) of one gating/skipping option for every mapping."""
         an = self.an
@@ -291,6 +344,8 @@ class BatchSparseEvaluator:
         L, T = self.n_lv, self.n_t
         st = self._columns(nest, mb)
         saf_kind, saf_p = self._safs(nest, mb, st)
+        if an.spatial:
+            self._spatial(nest, mb, st, saf_kind, saf_p)
         keep = nest.keep
         rw = np.array([ds.read_write for ds in prob_.dataspaces])
         alg = {"read": nest.reads * keep, "fill": nest.fills * keep, "update": nest.updates * keep}
@@ -398,6 +453,7 @@ class BatchSparseEvaluator:
                     # v3.0.3 quirk: an inner SAF level's metadata reads come from the max format updates.
                     set_from(rows, imp, read_src="update")
                     eff = np.where(p[rows] < 1, 1.0 - (1.0 - saf_p[rows, imp, t]) / (1.0 - p[rows]), 1.0)
+                    eff = np.where(saf_kind[rows, imp, t] == 3, 0.0, eff)  # removes instances, not accesses
                     self._local_saf(rows, imp, t, eff, saf_kind[rows, imp, t], data, fg, n_fmt, keep, rw, kinds)
                     finalized[rows, imp] = True
                 active &= ~has_saf[:, imp]
@@ -405,7 +461,8 @@ class BatchSparseEvaluator:
             if own.any():
                 rows = np.nonzero(own)[0]
                 set_from(rows, l)
-                self._local_saf(rows, l, t, p[rows], saf_kind[rows, l, t], data, fg, n_fmt, keep, rw, kinds)
+                local_p = np.where(saf_kind[rows, l, t] == 3, 0.0, p[rows])
+                self._local_saf(rows, l, t, local_p, saf_kind[rows, l, t], data, fg, n_fmt, keep, rw, kinds)
                 finalized[rows, l] = True
             if not rw[t]:
                 down = rows_mask & active
@@ -413,7 +470,8 @@ class BatchSparseEvaluator:
                     max_computes[down] -= np.floor(max_computes[down] * p[down] + _EPS)
                     compute_saf[down, t] = np.round(p[down] * 1_000_000) / 1_000_000
         for l in range(L):
-            rows = np.nonzero(~has_saf[:, l] & keep[:, l, t])[0]
+            # levels with only spatial skipping are finalized here too (combiner l. 329-345)
+            rows = np.nonzero((~has_saf[:, l] | (saf_kind[:, l, t] == 3)) & keep[:, l, t])[0]
             if rows.size:
                 set_from(rows, l)
 
@@ -532,19 +590,21 @@ class BatchSparseEvaluator:
         n = keep.shape[0]
         T = self.n_t
         e = comp.op_energy
-        compute_avg = nest.compute_utilized.astype(np.float64)
+        compute_avg = st.get("compute_avg", nest.compute_utilized).astype(np.float64)
         compute_cycles = np.maximum(np.ceil((random_c + gated_c) / np.maximum(compute_avg, 1e-12) - _EPS), 1.0)
         energy = random_c * e["random_compute"] + gated_c * e["gated_compute"] + skipped_c * e["skipped_compute"]
         cycles = compute_cycles.copy()
         for l, lv in enumerate(arch.storage):
-            xy = (nest.x_expansion[:, l] * nest.y_expansion[:, l]).astype(np.float64)
-            cu = _cluster_utilization(lv, xy)
+            level_xy = (nest.x_expansion[:, l] * nest.y_expansion[:, l]).astype(np.float64)
             rd = np.zeros(n)
             wd = np.zeros(n)
             for t in range(T):
                 kept = keep[:, l, t]
                 if not kept.any():
                     continue
+                # spatial skipping gives each data space its own max expansion (buffer.cpp l. 1110, 1532)
+                xy = st["max_xy"][:, l, t] if "max_xy" in st else level_xy
+                cu = _cluster_utilization(lv, xy)
                 shape_nz = nest.tile_size[:, l, t] != 0
                 ratio = st["ratio"][:, l, t]
                 per_inst = np.zeros(n)
@@ -587,6 +647,7 @@ class BatchSparseEvaluator:
                 rd += np.where(kept, np.ceil(r_words / scaling - _EPS) / compute_cycles, 0.0)
                 wd += np.where(kept, np.ceil(w_words / scaling - _EPS) / compute_cycles, 0.0)
             cycles = np.maximum(cycles, _throttle(lv, rd, wd, compute_cycles))
+        energy = energy + leakage(arch, keep, nest.utilized, cycles).sum(axis=1)
         util_ = (random_c + gated_c) / comp.instances / np.maximum(cycles, 1)
         return energy, cycles, util_
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ConfigError
-from ..io import RunManifest, atomic_dir
+from ..io import RunManifest, atomic_dir, check_out_dir
 from . import figures as figs
 from .inputs import load_inputs
 from .tables import ReportTables, build_tables
@@ -34,17 +34,9 @@ class ReportResult:
     notes: tuple[str, ...]
 
 
-def _check_out(out: Path, dirs: Sequence[Path]) -> None:
-    target = out.resolve()
-    for d in dirs:
-        src = Path(d).resolve()
-        if target == src or target in src.parents:
-            raise ConfigError(
-                "the output folder would replace an input folder",
-                file=out,
-                key_path="--out",
-                fix="write the report to a new folder (e.g. results/<run>/report)",
-            )
+def _check_out(out: Path, dirs: Sequence[Path], force: bool = False) -> None:
+    """Never replace an input, a file or a folder sparse-hw did not write (unless ``force``)."""
+    check_out_dir(out, inputs=dirs, force=force)
 
 
 def write_tables(tables: ReportTables, folder: Path) -> list[Path]:
@@ -70,13 +62,15 @@ def report(
     out: str | Path,
     extract_dirs: Sequence[str | Path] = (),
     formats: Sequence[str] = figs.FORMATS,
+    force: bool = False,
 ) -> ReportResult:
     """Summarize one or more simulate folders into tables and figures.
 
     Args:
         dirs: folders written by ``sparse-hw simulate`` (results.csv, breakdown.csv, manifest.json).
         baseline: architecture the others are compared with; default ``eyeriss_like`` when present.
-        out: the report folder (replaced as a whole when it exists).
+        out: the report folder (replaced as a whole when a sparse-hw stage wrote it, or with ``force``).
+        force: replace ``out`` even when sparse-hw did not write it (never an input or a file).
         extract_dirs: extract folders whose ``weight_hist.csv`` to draw (found beside ``dirs`` otherwise).
         formats: figure file formats.
 
@@ -92,7 +86,8 @@ def report(
             key_path="--format",
             fix=f"use some of: {', '.join(_KNOWN_FORMATS)}",
         )
-    _check_out(out, [Path(d) for d in dirs])
+    input_dirs = [Path(d) for d in [*dirs, *extract_dirs]]
+    _check_out(out, input_dirs, force)
     manifest = RunManifest(
         stage="report",
         settings={
@@ -114,7 +109,7 @@ def report(
     figures, skipped = figs.build_figures(
         tables.summary, tables.layers, tables.energy_breakdown, tables.weight_hist
     )
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, force=force, inputs=input_dirs) as tmp:
         written = write_tables(tables, tmp)
         drawn = figs.save_figures(figures, tmp / figs.FIGURES_DIR, formats)
         manifest.settings.update(

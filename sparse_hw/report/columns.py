@@ -17,7 +17,12 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "arch", "arch_exploits", "backend",
     "energy_pj", "cycles", "area_um2", "utilization",
     "algorithmic_computes", "actual_computes", "gated_computes", "skipped_computes",
-    "mapper_seconds", "mapper_seed", "method", "target_sparsity", "accuracy",
+    "mapper_seed", "method", "target_sparsity", "accuracy",
+)  # fmt: skip
+#: simulate's timings.csv: the bookkeeping of one run (wall times, cache hits). It differs between two runs
+#: of the same inputs and seed, so it stays out of results.csv and of every report table.
+TIMING_COLUMNS: tuple[str, ...] = (
+    "model", "checkpoint", "layer", "order", "arch", "backend", "cache_hit", "job_seconds", "mapper_seconds",
 )  # fmt: skip
 #: Without these a results.csv cannot be reported.
 REQUIRED_RESULT_COLUMNS: tuple[str, ...] = (
@@ -38,7 +43,7 @@ TEXT_COLUMNS: tuple[str, ...] = (
 #: Absolute quantities: network totals are their sums.
 SUMMED_COLUMNS: tuple[str, ...] = (
     "energy_pj", "cycles", "macs", "params", "nnz",
-    "algorithmic_computes", "actual_computes", "gated_computes", "skipped_computes", "mapper_seconds",
+    "algorithmic_computes", "actual_computes", "gated_computes", "skipped_computes",
 )  # fmt: skip
 
 # ------------------------------------------------------------------ inputs: simulate's breakdown.csv
@@ -74,7 +79,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "n_layers", "n_layers_missing",
     "macs", "params", "nnz", "weight_density",
     "algorithmic_computes", "actual_computes", "gated_computes", "skipped_computes",
-    "energy_pj", "cycles", "edp_pj_cycles", "energy_per_mac_pj", "utilization", "area_um2", "mapper_seconds",
+    "energy_pj", "cycles", "edp_pj_cycles", "energy_per_mac_pj", "utilization", "area_um2",
     "baseline_arch", "energy_ratio_to_baseline", "cycles_ratio_to_baseline", "edp_ratio_to_baseline",
     "dense_checkpoint", "energy_ratio_to_dense", "cycles_ratio_to_dense", "edp_ratio_to_dense",
 )  # fmt: skip
@@ -87,9 +92,16 @@ LAYER_REPORT_COLUMNS: tuple[str, ...] = (
     "weight_density", "input_density", "output_density", "density_model", "pattern",
     "macs", "params", "nnz",
     "algorithmic_computes", "actual_computes", "gated_computes", "skipped_computes",
-    "energy_pj", "cycles", "edp_pj_cycles", "energy_per_mac_pj", "utilization", "area_um2", "mapper_seconds",
+    "energy_pj", "cycles", "edp_pj_cycles", "energy_per_mac_pj", "utilization", "area_um2",
     "baseline_arch", "energy_ratio_to_baseline", "cycles_ratio_to_baseline",
     "dense_checkpoint", "energy_ratio_to_dense", "cycles_ratio_to_dense",
+)  # fmt: skip
+
+#: Optional per-layer columns of ``simulate --density actual`` (the same mapping under the statistical
+#: density model and on the actual masks; ``*_stat_error`` = statistical / actual - 1), kept when present.
+ACTUAL_LAYER_COLUMNS: tuple[str, ...] = (
+    "cycles_statistical", "cycles_actual", "cycles_stat_error",
+    "energy_pj_statistical", "energy_pj_actual", "energy_stat_error",
 )  # fmt: skip
 
 # ------------------------------------------------------------------ outputs: the figures' own tables

@@ -18,6 +18,7 @@ from ..errors import DataError, ProblemCollector
 from ..io import atomic_write
 from . import columns as col
 from . import plots
+from .actual_plots import actual_vs_statistical_figure
 from .inputs import read_table
 
 SUMMARY_FILE = "summary.csv"
@@ -36,6 +37,8 @@ FIGURE_KINDS: tuple[str, ...] = (
     "weight_histogram",
     "accuracy_vs_energy",
 )
+#: Drawn only for results that hold them (``simulate --density actual``); never listed as skipped.
+OPTIONAL_FIGURE_KINDS: tuple[str, ...] = ("actual_vs_statistical",)
 
 
 def slug(text: str) -> str:
@@ -75,13 +78,18 @@ def build_figures(
                 lambda m=model: plots.accuracy_energy_figure(summary, m),
                 "no accuracy in the results",
             ),
+            "actual_vs_statistical": (
+                lambda m=model: actual_vs_statistical_figure(layers, m),
+                "no `simulate --density actual` results",
+            ),
         }
-        for kind in FIGURE_KINDS:
+        for kind in FIGURE_KINDS + OPTIONAL_FIGURE_KINDS:
             make, reason = makers[kind]
             stem = f"{kind}__{slug(model)}"
             fig = make()
             if fig is None:
-                skipped[stem] = reason
+                if kind not in OPTIONAL_FIGURE_KINDS:
+                    skipped[stem] = reason
             else:
                 figures[stem] = fig
     return figures, skipped

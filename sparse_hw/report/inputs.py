@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, ProblemCollector
+from ..table_checks import check_numbers, check_results, check_weight_hist
 from . import columns as col
 
 RESULTS_FILE = "results.csv"
@@ -198,7 +199,10 @@ def _weight_hists(
         hist = read_table(path, problems, ("layer", "bin_lo", "bin_hi", "count"))
         if hist is None:
             continue
+        before = len(problems.problems)
         _coerce_numeric(hist, ("bin_lo", "bin_hi", "count"), path, problems)
+        if len(problems.problems) == before:
+            check_weight_hist(hist, path, problems)
         if {"model", "checkpoint"} <= set(hist.columns):
             hist = hist[[(m, c) in wanted for m, c in zip(hist["model"], hist["checkpoint"], strict=True)]]
         elif len(ids) == 1:
@@ -250,7 +254,10 @@ def load_inputs(dirs: Sequence[str | Path], *, extract_dirs: Sequence[str | Path
         missing = _complete_results(df)
         if missing:
             notes.append(f"{res_path}: columns not present, left empty: {', '.join(missing)}")
+        before = len(problems.problems)
         _coerce_numeric(df, _NUMERIC_RESULT_COLUMNS, res_path, problems)
+        if len(problems.problems) == before:
+            check_results(df, res_path, problems)  # a negative or infinite energy must not be summed
         blank = [c for c in ("model", "checkpoint", "layer", "arch") if df[c].isna().any()]
         if blank:
             problems.add(
@@ -270,7 +277,11 @@ def load_inputs(dirs: Sequence[str | Path], *, extract_dirs: Sequence[str | Path
         if bd_path.is_file():
             bd = read_table(bd_path, problems, col.REQUIRED_BREAKDOWN_COLUMNS)
             if bd is not None:
+                before = len(problems.problems)
                 _coerce_numeric(bd, ("value", "order"), bd_path, problems)
+                if len(problems.problems) == before:  # an infinite breakdown value would become a figure
+                    check_numbers(bd, bd_path, problems, "value", low=-np.inf, high=np.inf, required=False,
+                                  fix="re-run `sparse-hw simulate`, or undo the edit")
                 for c in ("tensor", "action", "backend"):
                     if c not in bd.columns:
                         bd[c] = pd.Series([pd.NA] * len(bd), dtype="string", index=bd.index)

@@ -175,7 +175,8 @@ def layer_table(
     df["energy_ratio_to_dense"] = _ratio(df["energy_pj"], df["energy_pj_dense"])
     df["cycles_ratio_to_dense"] = _ratio(df["cycles"], df["cycles_dense"])
     df = df.sort_values(["model", "_ckpt_rank", "_arch_rank", "backend", "order"], kind="stable")
-    return df[list(col.LAYER_REPORT_COLUMNS)].reset_index(drop=True)
+    extra = [c for c in col.ACTUAL_LAYER_COLUMNS if c in df.columns]  # simulate --density actual
+    return df[list(col.LAYER_REPORT_COLUMNS) + extra].reset_index(drop=True)
 
 
 def _sum_strict(series: pd.Series) -> float:

@@ -288,6 +288,15 @@ def _check_numbers(attrs: dict[str, Any], where: str, errors: list[ArchError]) -
                 )
             )
             ok = False
+        elif value != value or value in (float("inf"), float("-inf")):
+            errors.append(
+                ArchError(
+                    f"{where}.attributes.{key}",
+                    f"attribute {key} is {value}, not a finite number",
+                    f"give {key} as a finite number",
+                )
+            )
+            ok = False
         elif value < 0:
             errors.append(
                 ArchError(
@@ -297,7 +306,21 @@ def _check_numbers(attrs: dict[str, Any], where: str, errors: list[ArchError]) -
                 )
             )
             ok = False
+        elif value == 0 and key in POSITIVE_ATTRIBUTES:
+            # buffer.cpp divides by them (block size = width / word bits): Timeloop would crash
+            errors.append(
+                ArchError(
+                    f"{where}.attributes.{key}",
+                    f"attribute {key} is 0",
+                    f"give {key} as a number >= 1",
+                )
+            )
+            ok = False
     return ok
+
+
+#: numeric attributes that must be at least 1
+POSITIVE_ATTRIBUTES = ("datawidth", "word_bits", "block_size", "cluster_size")
 
 
 def _make_level(kind: str, **kw: Any) -> _Level:
@@ -323,7 +346,15 @@ def _evaluate(
     return out
 
 
-def _finish(levels_outer_first: list[_Level], errors: list[ArchError], where: str) -> FlatArch | None:
+def _finish(
+    levels_outer_first: list[_Level], errors: list[ArchError], where: str, *, compute_anywhere: bool = False
+) -> FlatArch | None:
+    """Split the levels into storage (innermost first) and the one compute level.
+
+    ``compute_anywhere`` (v0.3 tree): `Topology::ParseTreeSpecs` makes the arithmetic component level
+    0 wherever it sits in its ``local`` list, so a MAC listed before the per-PE registers is still
+    below them (timeloop-accelergy-exercises baseline_designs do this).
+    """
     storage = [lv for lv in levels_outer_first if isinstance(lv, StorageLevel)]
     computes = [lv for lv in levels_outer_first if isinstance(lv, ComputeLevel)]
     others = [lv for lv in levels_outer_first if not isinstance(lv, (StorageLevel, ComputeLevel))]
@@ -362,7 +393,7 @@ def _finish(levels_outer_first: list[_Level], errors: list[ArchError], where: st
                 "rename the levels",
             )
         )
-    if storage and computes:
+    if storage and computes and not compute_anywhere:
         order = levels_outer_first
         last_storage = max(order.index(s) for s in storage)
         if order.index(computes[0]) < last_storage:
@@ -454,7 +485,7 @@ def flatten_tree(tree: TreeArch, variables: dict[str, Any]) -> FlatResult:
         )
     for j, sub in enumerate(tree.subtree[:1]):
         walk(sub, 1, {}, "", f"architecture.subtree[{j}]", 0)
-    flat = _finish(levels, errors, "architecture")
+    flat = _finish(levels, errors, "architecture", compute_anywhere=True)
     if errors:
         raise ArchErrors(errors)
     assert flat is not None
@@ -491,6 +522,7 @@ def flatten_nodes(arch: NodesArch, variables: dict[str, Any], problem: Any = Non
     container_targets: dict[str, str] = {}
 
     branch_bypass = _parallel_bypass(arch.nodes, problem, errors)
+    spec_names = {"spec": problem.expression_namespace()} if hasattr(problem, "expression_namespace") else {}
 
     # depth-first list of (node, in_parallel, key path)
     stack: list[tuple[Any, bool, str]] = [
@@ -504,7 +536,8 @@ def flatten_nodes(arch: NodesArch, variables: dict[str, Any], problem: Any = Non
             continue
         if isinstance(node, NothingNode) or not getattr(node, "enabled", True):
             continue
-        scope = {**variables, **arch_attrs}
+        # timeloopfe evaluates attributes with `spec` in scope too (len(spec.problem.instance))
+        scope = {**spec_names, **variables, **arch_attrs}
         own = _evaluate(node.attributes, scope, where, errors)
         fan_x, fan_y = node.spatial.meshX, node.spatial.meshY
         has_fanout = fan_x * fan_y != 1
@@ -738,6 +771,7 @@ class Architecture:
         self.variables = dict(variables or {})
         self.source = source
         self._flat: dict[int, FlatResult] = {}
+        self._problem: Any = None
 
     @property
     def dialect(self) -> str:
@@ -763,6 +797,8 @@ class Architecture:
 
     def flat_result(self, problem: Any = None) -> FlatResult:
         """Flatten (cached per problem: v0.4 dummy constraints list the problem's dimensions)."""
+        if problem is not None:
+            self._problem = problem  # flatten() then sees what the loader saw (spec.* expressions)
         key = id(problem)
         if key not in self._flat:
             if isinstance(self.tree, TreeArch):
@@ -776,7 +812,7 @@ class Architecture:
         from ..errors import Problem, SpecError
 
         try:
-            return self.flat_result().arch
+            return self.flat_result(self._problem).arch
         except ArchErrors as exc:
             raise SpecError(
                 exc.errors[0].args[0],

@@ -172,12 +172,19 @@ class ContainerNode(SpecModel):
 
 
 class NothingNode(SpecModel):
-    """``!Nothing``: a placeholder that timeloopfe skips."""
+    """``!Nothing``: a placeholder that timeloopfe skips.
+
+    timeloopfe's `Nothing` is a `Component`, so it may carry ``constraints``: its ``dataspace`` keep
+    list tells `Dataspace2BranchProcessor` which data spaces a !Parallel's empty branch takes (the
+    other branches bypass them, e.g. simba_like's Inputs); `v4_to_v3.transpile` then drops the node
+    and its constraints, and so does the flattening here.
+    """
 
     kind: Literal["!Nothing"] = "!Nothing"
     name: str = "nothing"
     class_name: str = "nothing"
     attributes: dict[str, Any] = Field(default_factory=dict)
+    constraints: NodeConstraints = Field(default_factory=NodeConstraints)
 
     key_aliases: ClassVar[dict[str, str]] = {"class": "class_name"}
 
@@ -237,6 +244,5 @@ class NodesArch(SpecModel):
         return tag_nodes(value)
 
 
-BranchNode.model_rebuild()
-NodesArch.model_rebuild()
-TreeNode.model_rebuild()
+# No model_rebuild() here: SpecModel defers building (spec/base.py), so the forward references above
+# resolve when a model first validates; a rebuild here would build every validator at import.

@@ -50,7 +50,11 @@ def normalize_keys(raw: Mapping[str, Any], aliases: Mapping[str, str] | None = N
 class SpecModel(BaseModel):
     """Base of every spec object: unknown keys refused, both key spellings accepted, immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # defer_build: a model's validator is built when it first validates, not at import. Building all ~40
+    # at import cost ~30 ms of CPU in every process that imports the spec layer, for many models that a
+    # command never validates (issue 15, item 14). Messages are the same either way
+    # (tests/packaging/test_light_imports.py).
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     #: input spellings renamed before validation (after hyphen -> underscore)
     key_aliases: ClassVar[dict[str, str]] = {}
@@ -101,6 +105,18 @@ def line_of(raw: Any, loc: Iterable[Any]) -> int | None:
     return line
 
 
+def _node_at(raw: Any, loc: tuple[Any, ...]) -> Any:
+    """The raw YAML node at ``loc`` (keys as the file spells them), None when it is not there."""
+    node = raw
+    for part in loc:
+        found = (isinstance(node, Mapping) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node))
+        if not found:
+            return None
+        node = node[part]
+    return node
+
+
 def _spelling(raw: Any, loc: tuple[Any, ...]) -> Any:
     """The key as the file spells it (``read-only`` for the internal ``read_only``)."""
     node = raw
@@ -119,6 +135,40 @@ def _spelling(raw: Any, loc: tuple[Any, ...]) -> Any:
         if key is not None:
             return key
     return loc[-1]
+
+
+def _file_loc(model: type[BaseModel] | None, raw: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``loc`` with every key as the user's file spells it: ``class`` for the field ``class_name``,
+    ``data-spaces`` for ``data_spaces`` in a v0.3 file (a key the file lacks takes its mapping's style:
+    hyphens when a sibling key has one), so an error names the key the user wrote."""
+    out: list[Any] = []
+    node = raw
+    for i, part in enumerate(loc):
+        if isinstance(part, int) or not isinstance(part, str):
+            out.append(part)
+            node = node[part] if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node) else None
+            continue
+        owner = _model_at(model, loc[: i + 1]) if model is not None else None
+        reverse = {v: k for k, v in getattr(owner, "key_aliases", {}).items()}
+        key = None
+        if isinstance(node, Mapping):
+            key = _raw_key(node, part)
+            if key is None and part in reverse:
+                key = _raw_key(node, reverse[part])
+        if key is not None:
+            out.append(key)
+            node = node[key]
+            continue
+        out.append(_styled(reverse.get(part, part), node))
+        node = None
+    return tuple(out)
+
+
+def _styled(name: str, node: Any) -> str:
+    """``name`` with hyphens when the mapping ``node`` spells its keys with hyphens (v0.3 files)."""
+    if isinstance(node, Mapping) and any("-" in str(k) for k in node):
+        return name.replace("_", "-")
+    return name
 
 
 def _raw_key(node: Mapping[str, Any], part: Any) -> Any:
@@ -186,6 +236,8 @@ def problems_from_validation(
         model_loc = loc
         if rewrite is not None:
             loc = rewrite(loc)
+        # the keys as the file spells them (a rewritten location no longer follows the model)
+        loc = _file_loc(model if loc == model_loc else None, raw, loc)
         kind = err["type"]
         line = line_of(raw, loc)
         fname = None if file is None else str(file)
@@ -193,6 +245,9 @@ def problems_from_validation(
             owner = _model_at(model, model_loc)
             known = owner.known_keys() if owner is not None and issubclass(owner, SpecModel) else []
             bad = str(_spelling(raw, loc)) if loc else "?"
+            parent = _node_at(raw, loc[:-1])
+            if "-" in bad or (isinstance(parent, Mapping) and any("-" in str(k) for k in parent)):
+                known = [k.replace("_", "-") for k in known]  # the v0.3 file's own style
             close = difflib.get_close_matches(bad, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             out.append(

@@ -15,6 +15,7 @@ Mapper settings: `src/applications/mapper/mapper.cpp` (`optimization-metrics`, `
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +36,9 @@ class ConstraintDirective(SpecModel):
     factors: dict[str, int | tuple[str, int]] = Field(default_factory=dict)
     residuals: dict[str, int] = Field(default_factory=dict)
     permutation: list[str] | None = None
-    split: int | None = None
+    #: an int, or a timeloopfe expression such as ``len(spec.problem.instance)`` until the loader
+    #: evaluates it (`resolve_expressions`) once the problem is known
+    split: int | str | None = None
     keep: list[str] | None = None
     bypass: list[str] | None = None
     min_utilization: float | None = None
@@ -54,6 +57,11 @@ class ConstraintDirective(SpecModel):
     keep_only: list[str] | None = None
     bypass_only: list[str] | None = None
     factors_only: dict[str, int | tuple[str, int]] | None = None
+    #: timeloopfe `maximize_dims`: groups of dimensions whose factors are made as large as the
+    #: level's fan-out (spatial) or ``maximize_dims_capacity`` (temporal) allows; expanded to exact
+    #: factors by `expand_maximize_dims`
+    maximize_dims: list[list[str]] | None = None
+    maximize_dims_capacity: int | str | None = None
     source: str | None = None
 
     @model_validator(mode="before")
@@ -91,12 +99,59 @@ class ConstraintDirective(SpecModel):
             data["permutation"] = parse_permutation(data["permutation"], allow_separator=True)
         if data.get("factors_only") is not None:
             data["factors_only"] = parse_factors(data["factors_only"], allow_bounds=True)[0]
+        groups = data.get("maximize_dims")
+        if isinstance(groups, list) and groups and all(isinstance(g, str) for g in groups):
+            data["maximize_dims"] = [groups]  # one group written flat: [M, C]
+        for key in ("split", "maximize_dims_capacity"):
+            if isinstance(data.get(key), str) and data[key].strip().lstrip("-").isdigit():
+                data[key] = int(data[key])
         if isinstance(data.get("source"), Path):
             data["source"] = str(data["source"])
         return data
 
     def factors_text(self) -> str:
         return format_factors(self.factors, self.residuals)
+
+    def factor_bounds(self, bounds: dict[str, int]) -> dict[str, tuple[int, int]]:
+        """Each constrained dimension's allowed factor range ``(lo, hi)``, inclusive.
+
+        ``C=4`` -> (4, 4), ``C=0`` -> the whole dimension, ``M<=8`` -> (1, 8) (Timeloop's maximum
+        factor, `Constraints::ParseMaxFactors`), ``M>=2`` -> (2, bound) (timeloopfe's minimum). The
+        mapper honours these; a fixed mapping only has to satisfy them. ``bounds`` are the problem's
+        dimension sizes.
+        """
+        out: dict[str, tuple[int, int]] = {}
+        for dim, value in self.factors.items():
+            full = int(bounds.get(dim, 0)) or 1
+            if isinstance(value, tuple):
+                op, n = value
+                out[dim] = (1, min(n, full)) if op == "<=" else (min(max(n, 1), full), full)
+            else:
+                exact = full if value == 0 else min(int(value), full)
+                out[dim] = (exact, exact)
+        return out
+
+    def resolve_expressions(self, names: dict[str, Any]) -> tuple[ConstraintDirective, list[str]]:
+        """Evaluate expression strings in ``split`` / ``maximize_dims_capacity`` (timeloopfe evaluates
+        every string value with the spec in scope). Returns the directive and one message per failure."""
+        from .expressions import ExpressionError, evaluate
+
+        update: dict[str, Any] = {}
+        errors: list[str] = []
+        for key in ("split", "maximize_dims_capacity"):
+            value = getattr(self, key)
+            if not isinstance(value, str):
+                continue
+            try:
+                result = evaluate(value, names)
+            except (ExpressionError, ArithmeticError, TypeError, ValueError) as exc:
+                errors.append(f"{key}: cannot evaluate {value!r}: {exc}")
+                continue
+            if isinstance(result, bool) or not isinstance(result, int) or result < 0:
+                errors.append(f"{key}: {value!r} gives {result!r}, not a whole number >= 0")
+                continue
+            update[key] = result
+        return (self.model_copy(update=update) if update else self), errors
 
     def expand_macros(self, dimensions: list[str], data_spaces: list[str]) -> ConstraintDirective:
         """timeloopfe's macros: ``keep_only`` keeps those and bypasses the rest, ``bypass_only`` the
@@ -128,6 +183,118 @@ class ConstraintDirective(SpecModel):
             update["factors"] = factors
             update["factors_only"] = None
         return self.model_copy(update=update) if update else self
+
+
+def _primes(n: int) -> list[int]:
+    out, p = [], 2
+    while n > 1:
+        while n % p == 0:
+            out.append(p)
+            n //= p
+        p += 1
+    return out
+
+
+def _greedy_allocate(sizes: dict[str, int], capacity: int) -> tuple[list[tuple[str, int, int]], float]:
+    """timeloopfe `constraint_macro.greedy_allocate`: the (dim, lo, hi) factor choices that fill
+    ``capacity`` best with the remaining sizes of the dimensions, and the utilization they reach.
+
+    A dimension larger than the capacity may take an uneven split (``hi`` per step, ``lo`` the
+    remainder); otherwise prime factors are taken one at a time, recursively. Ties keep the first.
+    """
+    best: list[tuple[str, int, int]] = []
+    best_util = 1.0
+    if capacity <= 1:
+        return best, best_util
+    for dim, size in sizes.items():
+        if size > capacity:
+            steps = math.ceil(size / capacity)
+            per = math.ceil(size / steps)
+            rest = size % per
+            util = (per * (steps - 1) + rest) / steps
+            if util > best_util:
+                best, best_util = [(dim, rest, per)], util
+        for p in set(_primes(size)):
+            if p > capacity:
+                continue
+            smaller = dict(sizes)
+            smaller[dim] //= p
+            sub, util = _greedy_allocate(smaller, capacity // p)
+            util *= p
+            if util > best_util:
+                best, best_util = [(dim, p, p), *sub], util
+    return best, best_util
+
+
+def expand_maximize_dims(
+    directives: list[ConstraintDirective],
+    level_order: list[str],
+    fanout: dict[str, int],
+    instance: dict[str, int],
+) -> tuple[list[ConstraintDirective], list[tuple[ConstraintDirective, str]]]:
+    """timeloopfe's ``maximize_dims`` macro (`ConstraintMacroProcessor.process`), turned into exact
+    factors: spatial constraints first, then temporal, each innermost level first; a group's
+    dimensions get the largest factors that fit the capacity left after the level's fixed factors
+    (``=``/``>=``), sized by what the exact factors of every constraint leave of each dimension.
+
+    Args:
+        directives: every constraint (merged per target and type).
+        level_order: level names, innermost first.
+        fanout: a level's spatial fan-out (the capacity of its spatial ``maximize_dims``).
+        instance: the problem's dimension sizes.
+
+    Returns:
+        The directives with ``maximize_dims`` replaced by factors, and (directive, message) per
+        problem found.
+    """
+    out = list(directives)
+    errors: list[tuple[ConstraintDirective, str]] = []
+    if not any(d.maximize_dims for d in out):
+        return out, errors
+    left = dict(instance)
+    for d in out:
+        for dim, value in d.factors.items():
+            if isinstance(value, int) and dim in left:
+                left[dim] = math.ceil(left[dim] / (value or instance[dim]))
+    rank = {name: i for i, name in enumerate(level_order)}
+    order = sorted(
+        (i for i, d in enumerate(out) if d.maximize_dims and d.type in ("spatial", "temporal")),
+        key=lambda i: (out[i].type != "spatial", rank.get(out[i].target, len(rank))),
+    )
+    for i in order:
+        d = out[i]
+        capacity = d.maximize_dims_capacity
+        if capacity is None and d.type == "spatial":
+            capacity = fanout.get(d.target, 1)
+        if not isinstance(capacity, int):
+            errors.append((d, "temporal maximize_dims needs an integer maximize_dims_capacity"))
+            continue
+        factors = dict(d.factors)
+        bad = False
+        for group in d.maximize_dims or []:
+            room = capacity
+            for dim, value in factors.items():
+                if isinstance(value, int) or value[0] == ">=":
+                    v = value if isinstance(value, int) else value[1]
+                    room //= v or instance.get(dim, 1)
+            for dim in group:
+                if dim in factors or dim not in left:
+                    why = "already has a factor" if dim in factors else "is not a problem dimension"
+                    errors.append((d, f"maximize_dims cannot maximize {dim!r}: it {why}"))
+                    bad = True
+            if bad:
+                break
+            chosen = {dim: 1 for dim in group}
+            for dim, _lo, hi in _greedy_allocate({dim: left[dim] for dim in group}, room)[0]:
+                chosen[dim] *= hi
+            for dim, value in chosen.items():
+                factors[dim] = value
+                left[dim] = math.ceil(left[dim] / value)
+        if not bad:
+            out[i] = d.model_copy(
+                update={"factors": factors, "maximize_dims": None, "maximize_dims_capacity": None}
+            )
+    return out, errors
 
 
 def constraint_items(raw: Any) -> tuple[list[tuple[tuple[Any, ...], Any]], str | None]:

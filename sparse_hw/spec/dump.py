@@ -112,7 +112,9 @@ def problem_to_dict(problem: Any, dialect: str) -> dict[str, Any]:
             dens[name] = d.density
         else:
             dist = d.distribution.replace("_", "-") if dialect == "v0.3" else d.distribution
-            dens[name] = {"distribution": dist, "density": d.density, **d.params}
+            dens[name] = _drop_none(
+                {"distribution": dist, "density": d.density, "data_file_path": d.data_file_path, **d.params}
+            )
     if dens:
         instance["densities"] = dens
     out: dict[str, Any] = {}
@@ -167,9 +169,11 @@ def constraint_to_dict(d: ConstraintDirective, dialect: str, *, with_target: boo
         value = getattr(d, key)
         if value is not None:
             out[key] = Flow(value)
-    for key in ("default_max_factor", "default_min_factor"):
+    for key in ("default_max_factor", "default_min_factor", "maximize_dims_capacity"):
         if getattr(d, key) is not None:
             out[key] = getattr(d, key)
+    if d.maximize_dims is not None:  # only before expansion (no problem given yet)
+        out["maximize_dims"] = [Flow(group) for group in d.maximize_dims]
     if d.factors_only is not None:
         text = format_factors(d.factors_only)
         out["factors_only"] = Flow(text.split()) if dialect == "v0.4" else text
@@ -292,7 +296,11 @@ def _node_dict(node: Any) -> Any:
     if isinstance(node, BranchNode):
         return Tagged(node.kind, {"nodes": [_node_dict(n) for n in node.nodes]})
     if isinstance(node, NothingNode):
-        return Tagged("!Nothing", {"name": node.name})
+        nothing: dict[str, Any] = {"name": node.name}
+        cons = {k: constraint_to_dict(c, "v0.4", with_target=False) for k, c in node.constraints.items()}
+        if cons:  # a !Parallel's empty branch says which data spaces it takes
+            nothing["constraints"] = cons
+        return Tagged("!Nothing", nothing)
     out: dict[str, Any] = {"name": node.name}
     if isinstance(node, ComponentNode):
         out["class"] = node.class_name
@@ -452,6 +460,7 @@ def _component_dict(c: Any) -> dict[str, Any]:
                 "class": s.class_name,
                 "attributes": dict(s.attributes) or None,
                 "area_share": s.area_share,
+                "area_scale": s.area_scale,
             }
         )
 
@@ -470,6 +479,7 @@ def _component_dict(c: Any) -> dict[str, Any]:
                                     "arguments": x.arguments,
                                     "action_share": x.action_share,
                                     "repeat": x.repeat,
+                                    "energy_scale": x.energy_scale,
                                 }
                             )
                             for x in s.actions

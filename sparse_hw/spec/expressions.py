@@ -5,7 +5,9 @@ timeloopfe evaluates every string attribute as a Python expression over the glob
 not an expression (``45nm``, ``must_specify``, ``LPDDR4``) stays a string. Timeloop v3.0.3
 (`CompoundConfigNode::lookupValue` in src/compound-config/compound-config.cpp) resolves a
 non-numeric attribute through the top-level ``variables`` key the same way. We evaluate with a
-whitelist of AST nodes and math functions: no attribute access, no calls to anything else.
+whitelist of AST nodes and math functions, no calls to anything else. Attribute access works only
+on a `Namespace` the caller builds from plain data (timeloopfe lets constraints say
+``split: len(spec.problem.instance)``), and indexing only on plain lists and mappings.
 """
 
 from __future__ import annotations
@@ -70,6 +72,29 @@ class ExpressionError(ValueError):
     """An expression that looks like one but cannot be evaluated (unknown name, bad operation)."""
 
 
+class Namespace:
+    """Read-only named fields an expression may reach with ``.`` (e.g. ``spec.problem.instance``).
+
+    Only the fields given here exist; nothing of Python's object model (no dunder, no methods) is
+    reachable, so an expression cannot escape to arbitrary code.
+    """
+
+    __slots__ = ("_fields", "_name")
+
+    def __init__(self, name: str, **fields: Any) -> None:
+        self._name = name
+        self._fields = dict(fields)
+
+    def get(self, attr: str) -> Any:
+        if attr not in self._fields:
+            known = ", ".join(sorted(self._fields)) or "none"
+            raise ExpressionError(f"{self._name} has no field {attr!r} (fields: {known})")
+        return self._fields[attr]
+
+    def __repr__(self) -> str:
+        return f"<{self._name}>"
+
+
 def _eval(node: ast.AST, names: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.Expression):
         return _eval(node.body, names)
@@ -110,6 +135,20 @@ def _eval(node: ast.AST, names: Mapping[str, Any]) -> Any:
         return FUNCTIONS[node.func.id](*[_eval(a, names) for a in node.args])
     if isinstance(node, (ast.List, ast.Tuple)):
         return [_eval(e, names) for e in node.elts]
+    if isinstance(node, ast.Attribute):
+        base = _eval(node.value, names)
+        if not isinstance(base, Namespace):
+            raise ExpressionError(f"attribute access .{node.attr} is only allowed on spec fields")
+        return base.get(node.attr)
+    if isinstance(node, ast.Subscript):
+        base = _eval(node.value, names)
+        key = _eval(node.slice, names)
+        if not isinstance(base, (list, tuple, dict, str)) or isinstance(key, (list, dict)):
+            raise ExpressionError("indexing is only allowed on lists and mappings")
+        try:
+            return base[key]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise ExpressionError(f"cannot index with {key!r}: {exc}") from None
     raise ExpressionError(f"unsupported expression element {type(node).__name__}")
 
 
@@ -135,12 +174,20 @@ def evaluate(value: Any, names: Mapping[str, Any]) -> Any:
         return value  # a word such as must_specify / LPDDR4 / DRAM
     if isinstance(body, ast.Constant):
         return body.value
-    if isinstance(body, (ast.Tuple, ast.List, ast.Set, ast.Dict, ast.Attribute, ast.Subscript)):
+    if isinstance(body, (ast.Tuple, ast.List, ast.Set, ast.Dict)):
         return value
+    if isinstance(body, (ast.Attribute, ast.Subscript)) and not _reaches_namespace(body, names):
+        return value  # "a.b" with no spec field behind it: a plain string, as before
     result = _eval(tree, names)
     if isinstance(result, float) and result.is_integer() and not _has_float(tree):
         return int(result)
     return result
+
+
+def _reaches_namespace(node: ast.AST, names: Mapping[str, Any]) -> bool:
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return isinstance(node, ast.Name) and isinstance(names.get(node.id), Namespace)
 
 
 def _has_float(tree: ast.AST) -> bool:

@@ -16,12 +16,15 @@ from typing import Any
 
 from ..errors import Problem, SpecError
 from ..io import load_yaml_text
+from ..safe_yaml import load as bounded_load
+from ..safe_yaml import read_input_bytes
 from .arch import ArchErrors, Architecture, StorageLevel
 from .arch_nodes import NodesArch, TreeArch
 from .base import norm_key, validate_model
-from .constraints import ConstraintDirective, MapperSettings, constraint_items
+from .constraints import ConstraintDirective, MapperSettings, constraint_items, expand_maximize_dims
 from .expressions import evaluate_attributes
-from .jinja import is_template, render
+from .jinja import has_jinja, is_template, render
+from .jinja import include_roots as _include_roots
 from .mapping import Mapping, MappingDirective
 from .problem import Problem as ProblemSpec
 from .problem import densities_location, precheck_raw
@@ -91,23 +94,21 @@ def _parse_text(text: str, path: Path) -> Any:
         import yaml
 
         try:
-            return yaml.load(text, Loader=_C_LOADER)
+            return bounded_load(text, _C_LOADER, path)
         except yaml.YAMLError:
             pass
     return load_yaml_text(text, path)
 
 
-def read_document(path: Path, jinja_data: dict[str, Any] | None = None) -> Any:
-    """Parse one file (Jinja templates rendered); plain files cached by content hash, so the result is
-    shared: copy it before changing it."""
+def read_document(
+    path: Path, jinja_data: dict[str, Any] | None = None, roots: Sequence[Path] | None = None
+) -> Any:
+    """Parse one file; a template (by name, or any file with Jinja in it, as timeloopfe renders every
+    file) is rendered with includes limited to ``roots`` (default: the file's folder). Plain files are
+    cached by content hash, so the result is shared: copy it before changing it."""
     if is_template(path):
-        return render(path, jinja_data)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise SpecError("file not found", file=path, fix="check the path") from None
-    except IsADirectoryError:
-        raise SpecError("is a directory, expected a YAML file", file=path, fix="name a file") from None
+        return render(path, jinja_data, roots=roots)
+    data = read_input_bytes(path)  # regular files within the size cap only (sparse_hw.safe_yaml)
     digest = hashlib.sha256(data).hexdigest()
     if digest in _TEXT_CACHE:
         return _TEXT_CACHE[digest]
@@ -115,11 +116,50 @@ def read_document(path: Path, jinja_data: dict[str, Any] | None = None) -> Any:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise SpecError("not a UTF-8 text file", file=path, fix="pass a YAML text file") from None
+    if has_jinja(text):
+        return render(path, jinja_data, roots=roots, text=text)
     parsed = _parse_text(text, path)
     if len(_TEXT_CACHE) > _CACHE_LIMIT:
         _TEXT_CACHE.clear()
     _TEXT_CACHE[digest] = parsed
     return parsed
+
+
+def _is_empty_section(value: Any) -> bool:
+    """None, an empty list/mapping, or a mapping whose only content is a version and empty lists."""
+    if value is None or value == [] or value == {}:
+        return True
+    if isinstance(value, dict):
+        return all(
+            norm_key(k) == "version" or v is None or v == [] or v == {} for k, v in value.items()
+        ) and any(norm_key(k) != "version" for k in value)
+    return False
+
+
+#: input format versions of Timeloop v0.2/v0.3 and timeloopfe v0.4 (the only ones there are)
+SUPPORTED_VERSIONS = ("0.2", "0.3", "0.4")
+
+
+def _check_version(value: Any, path: Path, key: str, out: _Collector) -> None:
+    """A section's ``version:`` must be one this loader understands; another is refused, not guessed."""
+    if not isinstance(value, dict):
+        return
+    for k, v in value.items():
+        if norm_key(k) != "version" or v is None:
+            continue
+        text = str(v).strip()
+        try:
+            text = f"{float(text):g}" if text.replace(".", "", 1).isdigit() else text
+        except ValueError:
+            pass
+        if text not in SUPPORTED_VERSIONS:
+            out.add(
+                f"unsupported version {v!r}; sparse-hw reads versions {', '.join(SUPPORTED_VERSIONS)}",
+                path,
+                f"{key}.version",
+                "use version 0.3 (Timeloop's tree format) or 0.4 (timeloopfe)",
+                value.key_lines.get(str(k)) if hasattr(value, "key_lines") else None,
+            )
 
 
 class _Collector:
@@ -137,13 +177,20 @@ class _Collector:
         self.problems.append(Problem(message, None if file is None else str(file), key_path, fix, line))
 
 
-def load_spec(paths: Sequence[str | Path], *, jinja_data: dict[str, Any] | None = None) -> Spec:
+def load_spec(
+    paths: Sequence[str | Path],
+    *,
+    jinja_data: dict[str, Any] | None = None,
+    include_roots: Sequence[str | Path] = (),
+) -> Spec:
     """Load Timeloop/Sparseloop/Accelergy input files (v0.3 or v0.4, hyphen or underscore keys).
 
     Args:
         paths: the input files, in the order Timeloop would read them.
         jinja_data: variables for Jinja2 templates (``*.jinja2``), as timeloopfe's
             ``jinja_parse_data``.
+        include_roots: more folders templates may include from, besides the input files' own
+            (see `sparse_hw.spec.jinja`).
 
     Returns:
         The merged, validated `Spec`.
@@ -157,13 +204,19 @@ def load_spec(paths: Sequence[str | Path], *, jinja_data: dict[str, Any] | None 
         raise SpecError("no input files given", fix="pass the Timeloop YAML files to load")
     sections: dict[str, tuple[Any, Path, Any]] = {}
     libraries: list[tuple[Any, Path, str]] = []
+    roots = _include_roots(files, include_roots)
     for path in files:
         try:
-            raw = read_document(path, jinja_data)
+            raw = read_document(path, jinja_data, roots)
         except SpecError as exc:
             out.problems.extend(exc.problems)
             continue
         if raw is None:
+            out.add(
+                "the file is empty (no YAML keys)",
+                path,
+                fix="give the file its content (e.g. `problem:` ...), or leave it out of the inputs",
+            )
             continue
         if not isinstance(raw, dict):
             out.add(
@@ -191,8 +244,15 @@ def load_spec(paths: Sequence[str | Path], *, jinja_data: dict[str, Any] | None 
                         raw.key_lines.get(str(key)) if hasattr(raw, "key_lines") else None,
                     )
                     continue
+            _check_version(value, path, str(key), out)
             if k in MERGING_KEYS:
                 libraries.append((value, path, k))
+            elif k in sections and (_is_empty_section(value) or _is_empty_section(sections[k][0])):
+                # timeloopfe's processed input holds `mapping: []` (a mapper run) or
+                # `architecture_constraints: {targets: []}` (a model run); passed next to the map.yaml
+                # or constraints it stands for, the empty one gives way instead of being a conflict
+                if not _is_empty_section(value):
+                    sections[k] = (value, path, value)
             elif k in sections:
                 out.add(
                     f"key {k!r} is given in both {sections[k][1]} and {path}",
@@ -433,6 +493,10 @@ def _cross_check(spec: Spec, sections: dict[str, tuple[Any, Path, Any]], out: _C
             spec.arch_constraints = _merge_constraints(
                 list(result.constraints) + spec.arch_constraints, out, arch_file
             )
+            if spec.mapping is not None:
+                spec.mapping = _with_constraint_directives(
+                    spec.mapping, spec.arch_constraints, set(ct.values())
+                )
         if result.sparse_targets:
             existing = list(spec.sparse_optimizations.targets) if spec.sparse_optimizations else []
             names = {t.name for t in existing}
@@ -455,6 +519,7 @@ def _cross_check(spec: Spec, sections: dict[str, tuple[Any, Path, Any]], out: _C
     if problem is not None:
         spec.arch_constraints = [d.expand_macros(dims, spaces) for d in spec.arch_constraints]
         spec.mapspace_constraints = [d.expand_macros(dims, spaces) for d in spec.mapspace_constraints]
+        _resolve_constraint_expressions(spec, flat, arch_file, out)
     storage_names = flat.names() if flat else None
     all_names = (storage_names + [flat.compute.name]) if flat else None
 
@@ -496,6 +561,69 @@ def _cross_check(spec: Spec, sections: dict[str, tuple[Any, Path, Any]], out: _C
 
     if flat is not None and problem is not None:
         _check_capacity(spec, flat, out, arch_file)
+
+
+def _resolve_constraint_expressions(spec: Spec, flat: Any, file: Any, out: _Collector) -> None:
+    """Evaluate constraint expressions (``split: len(spec.problem.instance)``) and expand
+    ``maximize_dims`` into exact factors, as timeloopfe does before Timeloop sees the constraints."""
+    assert spec.problem is not None
+    names: dict[str, Any] = {**spec.variables, "spec": spec.problem.expression_namespace()}
+    for key in ("arch_constraints", "mapspace_constraints"):
+        resolved = []
+        for d in getattr(spec, key):
+            d2, errs = d.resolve_expressions(names)
+            for e in errs:
+                out.add(e, d.source or file, f"constraints ({d.target}, {d.type})", "give a whole number")
+            resolved.append(d2)
+        setattr(spec, key, resolved)
+    if flat is None:
+        return
+    levels = [*flat.storage, flat.compute]  # innermost first
+    fanout = {}
+    for i, lv in enumerate(flat.storage):
+        inner = flat.storage[i - 1] if i else flat.compute
+        fanout[lv.name] = max(1, inner.instances // max(1, lv.instances))
+    both = [*spec.arch_constraints, *spec.mapspace_constraints]
+    expanded, errs = expand_maximize_dims(
+        both, [lv.name for lv in levels], fanout, spec.problem.dimension_bounds()
+    )
+    for d, msg in errs:
+        where = f"constraints ({d.target}, {d.type}).maximize_dims"
+        out.add(msg, d.source or file, where, "maximize only unconstrained problem dimensions")
+    n = len(spec.arch_constraints)
+    spec.arch_constraints, spec.mapspace_constraints = expanded[:n], expanded[n:]
+
+
+def _with_constraint_directives(
+    mapping: Mapping, constraints: list[ConstraintDirective], dummies: set[str]
+) -> Mapping:
+    """The mapping timeloop-model gets from timeloopfe for a v0.4 design.
+
+    For a model run, timeloopfe attaches the mapping's entries to the nodes' constraints and writes the
+    combination as the mapping (`v4_to_v3.transpile(for_model=True)`: ``"mapping": constraint_list``),
+    so a level the mapping does not mention still gets its node's keep/bypass lists, and an
+    ``inter_<container>_spatial`` level its all-1 temporal factors and bypass of every data space (the
+    ISPASS'20 04-model kp/cp mappings name only the container). Added here: the directives of those
+    complete forms that the mapping leaves out; factor constraints of real levels stay mapspace limits.
+    """
+    have = {(d.target, d.type) for d in mapping.directives}
+    extra = []
+    for c in constraints:
+        if (c.target, c.type) in have:
+            continue
+        if c.type == "bypass" or (c.type == "temporal" and c.target in dummies):
+            have.add((c.target, c.type))
+            extra.append(
+                MappingDirective(
+                    target=c.target,
+                    type=c.type,
+                    factors={k: v for k, v in c.factors.items() if isinstance(v, int)},
+                    permutation=c.permutation,
+                    keep=c.keep,
+                    bypass=c.bypass,
+                )
+            )
+    return Mapping(directives=[*mapping.directives, *extra]) if extra else mapping
 
 
 def _retarget(d: Any, targets: dict[str, str]) -> Any:
@@ -584,8 +712,8 @@ def _check_names(
                 f"use the problem's dimensions {' '.join(dims)}",
             )
     if spaces is not None:
-        for attr in ("keep", "bypass"):
-            bad = [t for t in (getattr(d, attr) or []) if t not in spaces]
+        for attr in ("keep", "bypass", "stream"):
+            bad = [t for t in (getattr(d, attr, None) or []) if t not in spaces]
             if bad:
                 out.add(
                     f"{attr} names unknown data space(s) {', '.join(bad)}",
@@ -613,12 +741,14 @@ def _check_mapping(
                 f"use one of: {', '.join(reversed(names))}",
             )
         _check_names(d, dims, spaces, file, where, out)
-        if d.type == "spatial" and d.split is not None and dims is not None and not 0 <= d.split <= len(dims):
+        # parser.cpp: position idim goes to X when idim < split, so a split at or above the number of
+        # dimensions puts every spatial loop on X (Timeloop's own default is NumFlattenedDimensions)
+        if d.type == "spatial" and d.split is not None and d.split < 0:
             out.add(
-                f"split {d.split} is outside 0..{len(dims)}",
+                f"split {d.split} is negative",
                 file,
                 f"{where}.split",
-                "give the number of permutation positions that go to mesh X",
+                "give the number of permutation positions that go to mesh X (0 or more)",
             )
         if dims is None or spec.problem is None or d.type not in ("temporal", "spatial"):
             continue

@@ -4,6 +4,13 @@ Directive types follow `src/mapping/parser.cpp` (`ParseAndConstruct`): ``tempora
 (factors, permutation, ``split`` for spatial: positions < split go to mesh X), and ``bypass``
 (Timeloop's own `.map.yaml` writes ``datatype``, timeloopfe v0.4 ``dataspace``; both are normalized
 to ``bypass``) with ``keep`` / ``bypass`` lists.
+
+``stream`` (a list of data spaces) appears in the ``.map.yaml`` that the 2021-2022 Sparseloop builds of
+Timeloop wrote: it echoes the ``streamed`` buffer statistic printed next to ``keep`` in their
+``map+stats.xml``, and it is not a subset of ``keep`` (a level may bypass a data space it "streams").
+Timeloop's parser reads only ``keep`` and ``bypass`` from a datatype directive (parser.cpp,
+``ParseUserDatatypeBypassSettings``), so ``stream`` has no effect there; it is accepted, kept on the
+directive (not written back) and ignored by the model, as Timeloop ignores it.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ class MappingDirective(SpecModel):
     no_link_transfer: list[str] | None = None
     no_multicast_no_reduction: list[str] | None = None
     no_temporal_reuse: list[str] | None = None
+    stream: list[str] | None = None  # output-only echo of old builds; no effect (see module docstring)
 
     @model_validator(mode="before")
     @classmethod
@@ -60,6 +68,16 @@ class MappingDirective(SpecModel):
     @classmethod
     def _target(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) else value
+
+    @model_validator(mode="after")
+    def _keep_or_bypass(self) -> MappingDirective:
+        # a data space in both lists contradicts itself (which wins would be an accident of parse order);
+        # refused as the same contradiction in constraints is (loader.py)
+        both = sorted(set(self.keep or []) & set(self.bypass or []))
+        if both:
+            raise ValueError(
+                f"{self.target!r} both keeps and bypasses {', '.join(both)}: remove it from one list")
+        return self
 
     def factors_text(self) -> str:
         return format_factors(self.factors, self.residuals)

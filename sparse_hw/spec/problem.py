@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .base import SpecModel, fix_note, norm_key, norm_word
+from .expressions import Namespace
 
 DISTRIBUTIONS = ("fixed_structured", "hypergeometric", "banded")
 
@@ -122,11 +123,41 @@ class Shape(SpecModel):
 
 
 class Density(SpecModel):
-    """A tensor's density model (Sparseloop density-models); extra parameters in ``params``."""
+    """A tensor's density model (Sparseloop density-models); extra parameters in ``params``.
 
-    distribution: Literal["fixed_structured", "hypergeometric", "banded"] = "fixed_structured"
-    density: float = Field(ge=0.0, le=1.0)
+    ``real_data`` (file spelling ``real-data``, Sparseloop's actual-data model used by the MICRO'22
+    artifact fig12) reads the tensor's nonzero mask from ``data_file_path`` and has no ``density``.
+    It loads here (``sparse-hw check`` shows it); the engine reads the mask when it compiles the
+    problem (`sparse_hw.model.masks`), and `Problem.real_data_densities` lists such data spaces.
+    """
+
+    distribution: Literal["fixed_structured", "hypergeometric", "banded", "real_data"] = "fixed_structured"
+    density: float | None = Field(default=None, ge=0.0, le=1.0)
+    data_file_path: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _needs(self) -> Density:
+        if self.distribution == "real_data":
+            if not self.data_file_path:
+                raise ValueError(
+                    fix_note(
+                        "distribution real-data needs `data_file_path` (the tensor's mask file)",
+                        "add data_file_path, or use a statistical distribution with a density",
+                    )
+                )
+        elif self.density is None:
+            raise ValueError(
+                fix_note(f"distribution {self.distribution} needs a `density`", "add density: <0..1>")
+            )
+        elif self.data_file_path is not None:
+            raise ValueError(
+                fix_note(
+                    "data_file_path belongs to distribution real-data only",
+                    "remove it, or set distribution: real-data",
+                )
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -142,7 +173,7 @@ class Density(SpecModel):
             for key, value in data.items():
                 if key == "distribution":
                     out[key] = norm_word(value)
-                elif key == "density":
+                elif key in ("density", "data_file_path"):
                     out[key] = value
                 elif key in ("band_width", "workload_tensor_size", "bandwidth"):
                     # banded's parameter (banded-distribution.cpp) and timeloopfe's defaults
@@ -150,7 +181,7 @@ class Density(SpecModel):
                 else:
                     raise ValueError(
                         f"unknown density key {key!r}; known keys: distribution, density, band_width, "
-                        "workload_tensor_size"
+                        "workload_tensor_size, data_file_path"
                     )
             if params:
                 out["params"] = params
@@ -199,6 +230,10 @@ def precheck_raw(raw: Any) -> list[str]:
     return [msg] if msg else []
 
 
+#: Timeloop's problem coordinates are ``std::int32_t`` (src/loop-analysis/point.hpp ``Coordinate``)
+MAX_DIMENSION = 2**31 - 1
+
+
 class Problem(SpecModel):
     """The workload: shape, instance (bounds + coefficient values) and per-data-space densities."""
 
@@ -243,8 +278,8 @@ class Problem(SpecModel):
             for k, v in value.items():
                 if isinstance(v, bool) or not isinstance(v, (int, float, str)):
                     raise ValueError(f"instance value {k}={v!r} must be a whole number")
-                if isinstance(v, float) and v != int(v):
-                    raise ValueError(f"instance value {k}={v!r} must be a whole number")
+                if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf")) or v != int(v)):
+                    raise ValueError(f"instance value {k}={v!r} must be a whole number")  # NaN, inf too
                 out[k] = v
             return out
         return value
@@ -260,6 +295,11 @@ class Problem(SpecModel):
         for d in self.shape.dimensions:
             if d in self.instance and self.instance[d] < 1:
                 errors.append(f"dimension {d}={self.instance[d]} must be at least 1")
+            elif d in self.instance and self.instance[d] > MAX_DIMENSION:
+                errors.append(
+                    f"dimension {d}={self.instance[d]} is larger than {MAX_DIMENSION:,}, the largest size "
+                    "Timeloop can represent"
+                )
         names = [ds.name for ds in self.shape.data_spaces]
         unknown = [n for n in self.densities if n not in names]
         if unknown:
@@ -296,6 +336,17 @@ class Problem(SpecModel):
 
     def data_space_names(self) -> list[str]:
         return [ds.name for ds in self.shape.data_spaces]
+
+    def expression_namespace(self) -> Namespace:
+        """``spec`` as timeloopfe expressions see it (``split: len(spec.problem.instance)``): the
+        instance with its sizes, coefficients and, as timeloopfe's instance node always has,
+        ``densities``."""
+        instance = {**self.instance, "densities": dict(self.densities)}
+        return Namespace("spec", problem=Namespace("spec.problem", instance=instance))
+
+    def real_data_densities(self) -> list[str]:
+        """Data spaces whose density is ``real-data`` (a mask file, read by the engine)."""
+        return [name for name, d in self.densities.items() if d.distribution == "real_data"]
 
     def tensor_size(self, name: str) -> int:
         """Number of elements of a data space (product of its projected coordinate extents)."""

@@ -94,9 +94,12 @@ def adapt_problem(doc: dict[str, Any], renames: dict[str, str], add_g: bool) -> 
     return doc
 
 
-def fit_problem_files(files: Sequence[Path], workdir: Path) -> list[Path]:
+def fit_problem_files(
+    files: Sequence[Path], workdir: Path, jinja_data: dict[str, Any] | None = None
+) -> list[Path]:
     """``files`` with every problem file rewritten (into ``workdir``) to the dimension names the other
-    files' constraints and formats use; files that need nothing are returned unchanged."""
+    files' constraints and formats use; files that need nothing are returned unchanged. ``jinja_data``
+    renders templates as `load_spec` will (a rewritten template is written out rendered)."""
     from ..errors import SparseHwError
     from . import load_spec
     from .loader import read_document
@@ -105,14 +108,14 @@ def fit_problem_files(files: Sequence[Path], workdir: Path) -> list[Path]:
     others = []
     for f in files:
         try:
-            doc = read_document(Path(f))  # the parse load_spec caches: no second YAML parse per file
+            doc = read_document(Path(f), jinja_data)  # load_spec's cached parse: no second YAML parse
         except SparseHwError:
             return list(files)
         (problems if _problem_section(doc) is not None else others).append((f, doc))
     if not problems or not others:
         return list(files)
     try:
-        wanted = dimensions_named(load_spec([f for f, _ in others]))
+        wanted = dimensions_named(load_spec([f for f, _ in others], jinja_data=jinja_data))
     except SparseHwError:
         return list(files)  # loading everything together reports the problem properly
     out = []
@@ -126,6 +129,9 @@ def fit_problem_files(files: Sequence[Path], workdir: Path) -> list[Path]:
             out.append(f)
             continue
         adapted = adapt_problem(hit, renames, add_g)
+        from ..model.masks import absolutize_mask_paths  # real-data masks stay beside the original
+
+        absolutize_mask_paths(_problem_section(adapted), Path(f).parent)
         note = ", ".join([f"{a}->{b}" for a, b in renames.items()] + (["added G=1"] if add_g else []))
         target = Path(workdir) / f"{Path(f).stem}.fitted.yaml"
         atomic_write(target, f"# {Path(f).name} with the architecture's dimension names ({note})\n" + dump_yaml(adapted))

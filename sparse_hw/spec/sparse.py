@@ -73,9 +73,14 @@ class ActionOption(SpecModel):
 
 
 class ActionOptimization(SpecModel):
-    """Gating or skipping of accesses at a storage level."""
+    """Gating or skipping of accesses at a storage level.
 
-    type: Literal["gating", "skipping", "skipping_spatial", "spatial_skipping"]
+    ``position_skipping`` is the Sparseloop (MICRO'22 artifact, DSTC) form that skips by position in
+    a compressed fiber (the artifact's 2022 build; v3.0.3's parser knows only gating, skipping and
+    skipping-spatial). It loads here, and the engine names it when it cannot model it.
+    """
+
+    type: Literal["gating", "skipping", "skipping_spatial", "spatial_skipping", "position_skipping"]
     options: list[ActionOption]
 
     @field_validator("type", mode="before")

@@ -113,6 +113,7 @@ def summarize(spec: Spec) -> dict[str, Any]:
                     "read_write": ds.read_write,
                     "density": p.densities[ds.name].density,
                     "distribution": p.densities[ds.name].distribution,
+                    "data_file_path": p.densities[ds.name].data_file_path,
                 }
                 for ds in p.shape.data_spaces
             ],

@@ -8,6 +8,13 @@ to a level by the last element of its path with ``[..]`` ranges stripped
 Compound components: Accelergy's ``compound_components: {version, classes: [...]}`` (v0.4:
 ``components``), each class with ``attributes``, ``subcomponents`` and ``actions`` that name
 subcomponent actions (with ``arguments``, ``action_share``, ``repeat``).
+
+Scale keys: Accelergy 0.3 wrote ``action_share`` / ``area_share``; current Accelergy and timeloopfe
+write ``energy_scale`` on a subcomponent action and ``area_scale`` on a subcomponent. Both pairs are
+the same multiplicative factor (Accelergy `action.py`: "repeat has the same meaning as action
+share", ``repeat`` taking precedence over ``energy_scale``; `ERT_generator.py` multiplies a
+subaction's energy by it; `ART_generator.py` multiplies a subcomponent's area by ``area_scale``).
+Either spelling loads; giving two spellings of one scale that disagree is refused.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, FiniteFloat, field_validator, model_validator
 
 from .base import SpecModel, norm_key
 
@@ -47,7 +54,7 @@ class ERTAction(SpecModel):
 
     name: str
     arguments: dict[str, Any] | None = None
-    energy: float
+    energy: FiniteFloat = Field(ge=0)  # a NaN, inf or negative energy would poison every total
 
 
 class ERTEntry(SpecModel):
@@ -86,7 +93,7 @@ class ARTEntry(SpecModel):
     """Area of one component instance, in um^2."""
 
     name: str
-    area: float
+    area: FiniteFloat = Field(ge=0)
 
 
 class ART(_Versioned):
@@ -106,6 +113,25 @@ class SubcomponentAction(SpecModel):
     arguments: dict[str, Any] | None = None
     action_share: Any = None
     repeat: Any = None
+    energy_scale: Any = None
+
+    @model_validator(mode="after")
+    def _one_scale(self) -> SubcomponentAction:
+        keys = ("repeat", "energy_scale", "action_share")
+        given = {k: v for k in keys if (v := getattr(self, k)) is not None}
+        if len(set(map(str, given.values()))) > 1:
+            raise ValueError(
+                f"{' and '.join(given)} give different scales ({given}) [fix: give one of them; "
+                "they mean the same multiplicative energy scale]"
+            )
+        return self
+
+    def scale(self) -> Any:
+        """The energy scale however it was spelled (``repeat`` first, as Accelergy reads it), or None."""
+        for k in ("repeat", "energy_scale", "action_share"):
+            if getattr(self, k) is not None:
+                return getattr(self, k)
+        return None
 
 
 class SubcomponentActions(SpecModel):
@@ -130,8 +156,24 @@ class Subcomponent(SpecModel):
     class_name: str
     attributes: dict[str, Any] = Field(default_factory=dict)
     area_share: Any = None
+    area_scale: Any = None
 
     key_aliases: ClassVar[dict[str, str]] = {"class": "class_name"}
+
+    @model_validator(mode="after")
+    def _one_scale(self) -> Subcomponent:
+        if self.area_share is not None and self.area_scale is not None and str(self.area_share) != str(
+            self.area_scale
+        ):
+            raise ValueError(
+                f"area_share={self.area_share} and area_scale={self.area_scale} differ [fix: give one of "
+                "them; they mean the same multiplicative area scale]"
+            )
+        return self
+
+    def scale(self) -> Any:
+        """The area scale however it was spelled, or None."""
+        return self.area_scale if self.area_scale is not None else self.area_share
 
 
 class CompoundComponent(SpecModel):

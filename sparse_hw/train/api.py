@@ -203,11 +203,13 @@ def train(config: TrainConfig, *, progress: Callable[[TrainProgress], None] | No
             "finetune_epochs": finetune_epochs, "lr": config.lr, "finetune_lr": config.resolved_finetune_lr(),
             "optimizer": config.optimizer, "batch_size": config.batch_size, "weight_decay": config.weight_decay,
             "methods": records,
-            "init_checkpoint": str(config.init_checkpoint) if config.init_checkpoint else None,
+            # the name only: a checkpoint does not depend on the folder its parent lay in
+            "init_checkpoint": Path(config.init_checkpoint).name if config.init_checkpoint else None,
             "init_method": init_meta.method if init_meta else None,
         },
         target_sparsity=float(config.sparsity[-1]) if isinstance(config.sparsity, list)
-        else (None if config.sparsity is None else float(config.sparsity)),
+        else (float(config.sparsity) if config.sparsity is not None
+              else config.method_targets()[-1][1] if config.pruning_methods else None),  # nm: 1 - N/M
         achieved_weight_sparsity=global_sparsity(rows, dense_numel),
         per_layer=rows, structure=_overall_structure(rows),
         pruning_history=history or None,

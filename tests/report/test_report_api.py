@@ -84,7 +84,7 @@ def test_a_failed_report_leaves_the_old_folder(tmp_path: Path, monkeypatch) -> N
 
     monkeypatch.setattr(figs, "save_figures", boom)
     with pytest.raises(RuntimeError, match="disk full"):
-        report([sim], out=out, formats=("png",))
+        report([sim], out=out, formats=("png",), force=True)  # force: keep.txt is no report's own file
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
     assert (out / "keep.txt").read_text() == "previous report"
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]

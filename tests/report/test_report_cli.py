@@ -71,6 +71,7 @@ def test_options_reach_the_library(tmp_path: Path) -> None:
         out=tmp_path / "out",
         extract_dirs=[tmp_path / "ex"],
         formats=["png", "svg"],
+        force=False,
     )
     assert "note: a note" in result.stderr
 

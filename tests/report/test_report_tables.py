@@ -56,7 +56,8 @@ def test_summary_sums_and_ratios_by_hand(tables) -> None:
     assert v2["utilization"] == pytest.approx((0.3 * 20 + 0.6 * 100 + 0.5 * 2) / 122)
     assert v2["weight_density"] == pytest.approx((60 + 240 + 128) / (150 + 2400 + 2560))
     assert v2["area_um2"] == fx.AREA["eyeriss_v2"]
-    assert v2["mapper_seconds"] == pytest.approx(1.5)
+    # run bookkeeping (mapper wall time) stays out of the report: two identical runs give identical tables
+    assert "mapper_seconds" not in v2
     assert (v2["checkpoint_label"], v2["method"], v2["target_sparsity"], v2["accuracy"]) == (
         "gmp 90%",
         "gmp",

@@ -82,8 +82,8 @@ def test_mapping_target_not_in_architecture() -> None:
 def test_unknown_key_lists_known_keys() -> None:
     with pytest.raises(
         SpecError,
-        match=r"unknown key 'condition-onn'\. Did you mean 'condition_on'\? "
-        r"Known keys: target, condition_on",
+        match=r"unknown key 'condition-onn'\. Did you mean 'condition-on'\? "
+        r"Known keys: target, condition-on",  # the file's hyphenated spelling, as the user wrote it
     ):
         load_spec([ARCH, PROBLEM, DATA / "bad_unknown_key.yaml"])
 

@@ -139,7 +139,7 @@ def test_config_errors():
 
 
 def test_registry_has_every_method():
-    assert set(list_methods()) == {"none", "gmp", "l1", "global", "structured", "admm"}
+    assert set(list_methods()) == {"none", "gmp", "l1", "global", "structured", "admm", "nm"}
 
 
 def test_cubic_schedule_is_a_pure_function_of_the_step():

@@ -16,11 +16,12 @@ TINY = {
     "resnet18": ({"stem": "small", "width": 0.125, "num_classes": 10}, (2, 3, 16, 16)),
     "mobilenetv2": ({"width_mult": 0.25, "small_input": True, "num_classes": 10}, (2, 3, 16, 16)),
     "pointnet2": ({"num_classes": 12, "width": 0.25, "npoint": [32, 8], "nsample": [8, 8]}, (2, 3, 128)),
+    "vit": ({"image_size": 8, "attention": "matmul"}, (2, 1, 8, 8)),
 }
 
 
-def test_registry_lists_the_four_models():
-    assert list_models() == ["lenet5", "mobilenetv2", "pointnet2", "resnet18"]
+def test_registry_lists_the_five_models():
+    assert list_models() == ["lenet5", "mobilenetv2", "pointnet2", "resnet18", "vit"]
     assert list_models("res*") == ["resnet18"]
     assert model_entry("pointnet2").input_kind == "points"
     assert model_entry("lenet5").input_kind == "image"

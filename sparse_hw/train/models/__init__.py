@@ -2,7 +2,7 @@
 
 ``@register_model`` records a factory with its default keyword arguments and input kind;
 ``create_model`` validates the name (close-match hint) and the keyword arguments before building.
-Importing this package registers the built-in models (lenet5, resnet18, mobilenetv2, pointnet2).
+Importing this package registers the built-in models (lenet5, resnet18, mobilenetv2, pointnet2, vit).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
 
 
 # Registration happens on import; the order here is the order nothing depends on.
-from . import lenet5, mobilenetv2, pointnet2, resnet18  # noqa: F401
+from . import lenet5, mobilenetv2, pointnet2, resnet18, vit  # noqa: F401
 
 __all__ = [
     "MODELS",

@@ -2,12 +2,12 @@
 
 ``none`` (dense), ``gmp`` (gradual magnitude, Zhu-Gupta cubic schedule), ``l1`` (per-layer L1
 unstructured), ``global`` (global unstructured magnitude), ``structured`` (Torch-Pruning channel
-removal) and ``admm`` (ADMM with automatic per-layer ratios).
+removal), ``admm`` (ADMM with automatic per-layer ratios) and ``nm`` (N:M semi-structured, e.g. 2:4).
 """
 
 from __future__ import annotations
 
-from . import admm, magnitude, structured  # noqa: F401 - registration on import
+from . import admm, magnitude, nm, structured  # noqa: F401 - registration on import
 from .base import PRUNE_METHODS, MaskSet, MethodEntry, PruneContext, PruneOutcome, register_method
 from .schedules import cubic_sparsity, linear_sparsity
 

@@ -1,0 +1,173 @@
+"""sparse-hw's energy/area estimator against every recorded Accelergy ERT/ART it can load.
+
+Prints, per component class, the number of entries, median and worst |error| of energy entries
+and of areas, then the totals and the time to estimate the full eyeriss_v2. Entries below 1e-4 pJ
+are compared at that resolution (ERT.yaml rounds to 6 decimals). Usage:
+``python benchmarks/estimate_vs_accelergy.py [REFERENCE] [--runs]`` (default ../shared/reference);
+``--runs`` also re-evaluates the 282 reference model runs with estimated tables (a few minutes).
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+from sparse_hw.estimate import estimate
+from sparse_hw.estimate.harvest import recorded_runs
+from sparse_hw.spec import load_spec
+from sparse_hw.spec.tables import ART, ERT
+
+
+def _err(est: float, rec: float) -> float:
+    return abs(est - rec) / max(abs(rec), 1e-4)
+
+
+def main(root: Path, worst: int = 8) -> None:
+    energy: dict[str, list[float]] = defaultdict(list)
+    entries: list[tuple[float, str]] = []
+    area: dict[str, list[float]] = defaultdict(list)
+    skipped = []
+    for files, ert_p, art_p, jinja in recorded_runs(root):
+        try:
+            spec = load_spec(files, jinja_data=jinja)
+            est = estimate(spec)
+            ert = ERT.model_validate(yaml.safe_load(ert_p.read_text())["ERT"])
+            art = ART.model_validate(yaml.safe_load(art_p.read_text())["ART"]) if art_p and art_p.is_file() else None
+        except Exception as exc:  # noqa: BLE001 - report, do not stop
+            skipped.append(f"{ert_p.relative_to(root)}: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}")
+            continue
+        for row in est.summary:
+            cls, name = row["class"], row["name"]
+            rec = ert.component(name)
+            if rec is not None:
+                for a in row["actions"]:
+                    r = rec.energy(a["name"])
+                    if r is not None:
+                        energy[cls].append(_err(a["energy"], r))
+                        entries.append((energy[cls][-1], f"{cls} {name} {a['name']}: {a['energy']:.6g} vs "
+                                        f"{r:.6g} pJ ({ert_p.relative_to(root)})"))
+            ra = art.component(name) if art is not None else None
+            if ra is not None:
+                area[cls].append(_err(row["area"], ra.area))
+                entries.append((area[cls][-1], f"{cls} {name} area: {row['area']:.6g} vs {ra.area:.6g} um^2"
+                                f" ({ert_p.relative_to(root)})"))
+    print(f"{'class':28s} {'n_E':>5s} {'med E':>8s} {'max E':>8s} {'n_A':>5s} {'med A':>8s} {'max A':>8s}")
+    for cls in sorted(set(energy) | set(area)):
+        e, a = energy.get(cls, []), area.get(cls, [])
+        print(f"{cls:28s} {len(e):5d} {_p(e, statistics.median)} {_p(e, max)} {len(a):5d} "
+              f"{_p(a, statistics.median)} {_p(a, max)}")
+    all_e = [x for v in energy.values() for x in v]
+    all_a = [x for v in area.values() for x in v]
+    print(f"{'ALL':28s} {len(all_e):5d} {_p(all_e, statistics.median)} {_p(all_e, max)} {len(all_a):5d} "
+          f"{_p(all_a, statistics.median)} {_p(all_a, max)}")
+    print(f"worst {worst} entries:")
+    for err, text in sorted(entries, reverse=True)[:worst]:
+        print(f"  {err:8.1%}  {text}")
+    v2 = root / "timeloop" / "designs" / "eyeriss_v2"
+    spec = load_spec([v2 / "arch.yaml", *sorted((v2 / "components").glob("*.yaml"))])
+    t = time.perf_counter()
+    for _ in range(10):
+        estimate(spec)
+    print(f"eyeriss_v2 full estimate: {(time.perf_counter() - t) / 10 * 1000:.1f} ms")
+    print(f"runs not loaded/estimated: {len(skipped)}")
+    for s in skipped:
+        print("  " + s)
+
+
+def whole_runs(limit: int | None = None) -> None:
+    """Recorded reference model runs re-evaluated with the estimator's tables instead of Accelergy's."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from sparse_hw.backends.analytical import BuiltinBackend
+    from tests.reference_cases import case_ids, input_files, results
+
+    rows = results().set_index("case_id")
+    e_err, a_err, failed = [], [], []
+    ids = case_ids("model")[:limit]
+    for cid in ids:
+        files = [f for f in input_files(cid) if f.name not in ("ERT.yaml", "ART.yaml")]
+        try:
+            ev = BuiltinBackend().model(files)
+        except Exception as exc:  # noqa: BLE001 - report, do not stop
+            failed.append(f"{cid}: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}")
+            continue
+        rec = rows.loc[cid]
+        e_err.append(abs(ev.energy_pj - rec["energy_pJ"]) / rec["energy_pJ"])
+        a_err.append(abs(ev.area_um2 - rec["area_um2"]) / rec["area_um2"])
+    print(f"reference model runs with estimated tables: {len(e_err)}/{len(ids)} evaluated; energy |error| "
+          f"median {_p(e_err, statistics.median).strip()} worst {_p(e_err, max).strip()}, within 5%: "
+          f"{sum(e <= 0.05 for e in e_err)}; area median {_p(a_err, statistics.median).strip()} worst "
+          f"{_p(a_err, max).strip()}")
+    for f in failed:
+        print("  " + f)
+
+
+def example_runs() -> None:
+    """Example runs Accelergy served (cases.json with an `ert`): our engine with the recorded tables vs
+    with the estimator's (the estimator's effect alone), and the latter vs Timeloop's recorded energy."""
+    import dataclasses
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from sparse_hw.estimate import fill_missing
+    from tests.conformance.examples import cases, evaluate_with_engine, load, reference
+
+    vs_tables, vs_timeloop, failed, n = [], [], [], 0
+    for c in cases():
+        if not c.ert or not c.modelable:
+            continue
+        n += 1
+        try:
+            spec = load(dataclasses.replace(c, ert=(), ert_in_files=False,
+                                            files=tuple(f for f in c.files if f not in c.ert)))
+            fill_missing(spec)
+            estimated = evaluate_with_engine(c, spec)[0].energy_pj
+        except Exception as exc:  # noqa: BLE001 - report, do not stop
+            failed.append(f"{c.id}: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}")
+            continue
+        try:
+            with_tables = evaluate_with_engine(c)[0].energy_pj
+        except Exception as exc:  # noqa: BLE001 - the recorded tables themselves may not load
+            failed.append(f"{c.id} (recorded tables): {type(exc).__name__}: {str(exc).splitlines()[0][:90]}")
+            with_tables = 0.0
+        if with_tables:
+            vs_tables.append(abs(estimated - with_tables) / with_tables)
+        ref = reference(c.id).energy_pj
+        if ref:
+            vs_timeloop.append(abs(estimated - ref) / ref)
+    print(f"example runs Accelergy served: {len(vs_tables)}/{n} evaluated; estimated vs recorded tables (same "
+          f"engine): median {_p(vs_tables, statistics.median).strip()}, worst {_p(vs_tables, max).strip()}, "
+          f"within 5%: {sum(e <= 0.05 for e in vs_tables)}; vs Timeloop's recorded energy: median "
+          f"{_p(vs_timeloop, statistics.median).strip()}, within 5%: {sum(e <= 0.05 for e in vs_timeloop)}")
+    for f in failed:
+        print("  " + f)
+
+
+def _p(values: list[float], f) -> str:
+    return f"{f(values):8.1%}" if values else f"{'-':>8s}"
+
+
+if __name__ == "__main__":
+    logging.getLogger("sparse_hw.estimate").setLevel(logging.ERROR)  # one "estimated ..." note per run otherwise
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    root = Path(args[0]) if args else Path(__file__).resolve().parents[2] / "shared" / "reference"
+    print("== recorded figures first, then models (what sparse-hw uses)")
+    main(root)
+    if "--models-only" in sys.argv:  # out of sample: no recorded figure is looked up
+        from sparse_hw.estimate import tables
+
+        tables.USE_RECORDED = False
+        tables.recorded_index.cache_clear()
+        tables.recorded_by_class.cache_clear()
+        print("\n== models only (no recorded figure looked up: the out-of-sample view)")
+        main(root)
+        tables.USE_RECORDED = True
+        tables.recorded_index.cache_clear()
+        tables.recorded_by_class.cache_clear()
+    if "--runs" in sys.argv:  # the 282 reference model runs and the example runs (a few minutes)
+        whole_runs()
+        example_runs()

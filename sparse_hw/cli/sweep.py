@@ -1,0 +1,59 @@
+"""``sparse-hw sweep``: a design-space sweep of one architecture's attributes over every layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ._common import console, err_console, handle_errors
+from ._jobs import BUDGET_S, CACHE, ENGINE, FORCE, JOBS, OBJECTIVE, PAD, SCHEDULER, SEED, job_progress
+
+_HELP = (
+    "Vary architecture attributes over a grid; map every layer at every point; tidy CSV + Pareto plot.\n\n"
+    "--set NAME.ATTR=v1,v2,... names a component or container of ARCH (a built-in name or a folder with "
+    "arch.yaml) and one of its attributes: shared_glb.depth=8192,16384 (depth/width also find "
+    "data_storage_depth/width), DummyBuffer.meshX=7,14 (spatial fan-out, meshX/meshY) or "
+    "eyeriss_168.technology=22nm,45nm (a container: every component below it). Repeat --set for more axes; "
+    "the grid is their product. Sizes must be whole numbers >= 1.\n\n"
+    "The recorded ERT/ART entries of the components an attribute changes are dropped at every point (also "
+    "where the value is the original one) and re-estimated with sparse-hw's estimator, so points compare "
+    "like with like; a fan-out change keeps the per-instance tables.\n\n"
+    "Writes sweep.csv (point, attributes, status, energy, cycles, area, EDP = energy x cycles; totals over "
+    "layers), layers.csv (one row per point and layer), pareto.png (energy against cycles, coloured by "
+    "area) and points/ (each point's architecture files). A point whose layers no longer map is reported "
+    "infeasible with the reason and the sweep goes on; failed jobs are not cached, so a rerun tries them "
+    "again (a --budget-s too small for the mapper to find any mapping also shows up as infeasible)."
+)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("sweep", help=_HELP)
+    @handle_errors
+    def sweep_cmd(
+        arch: str = typer.Argument(..., help="Built-in architecture name or a folder with arch.yaml."),
+        layers: list[Path] = typer.Argument(..., help="Extract folders and/or Timeloop problem files."),
+        sets: list[str] = typer.Option(..., "--set", help="NAME.ATTR=v1,v2,... (repeat for more axes)."),
+        out: Path = typer.Option(..., "--out", help="Output folder (sweep.csv, layers.csv, pareto.png, points/)."),
+        jobs: int = JOBS,
+        engine: str = ENGINE,
+        scheduler: str | None = SCHEDULER,
+        seed: int = SEED,
+        budget_s: float | None = BUDGET_S,
+        objective: str | None = OBJECTIVE,
+        pad: bool = PAD,
+        cache: Path | None = CACHE,
+        force: bool = FORCE,
+    ) -> None:
+        from ..archsweep import arch_sweep, validate
+
+        validate(arch, sets, layers)  # a bad --set fails before the progress bar appears
+        metrics = [m.strip() for m in objective.split(",")] if objective else None
+        with job_progress("sweep") as progress:
+            out_dir = arch_sweep(
+                arch, sets, layers, out=out, cache=cache, workers=jobs, engine=engine, scheduler=scheduler,
+                seed=seed, budget_s=budget_s, metrics=metrics, pad=pad, force=force, progress=progress,
+                log=lambda m: err_console.print(m, markup=False, highlight=False, soft_wrap=True),
+            )
+        console.print(f"wrote {out_dir / 'sweep.csv'}, {out_dir / 'layers.csv'}, {out_dir / 'pareto.png'}",
+                      markup=False)

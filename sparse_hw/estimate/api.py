@@ -1,0 +1,213 @@
+"""Estimate a spec's ERT and ART (Accelergy's format) and fill the entries its tables lack.
+
+`estimate` prices every component of the flattened architecture (storage levels, the compute
+level, and the other components Accelergy would price) with `compound.price_component`;
+`fill_missing` adds estimated entries only for components the passed ERT/ART do not name, so a
+table the user passes always wins, per component.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import SpecError
+from ..io import load_yaml
+from ..spec.tables import (
+    ART,
+    ERT,
+    ARTEntry,
+    ComponentLibrary,
+    CompoundComponent,
+    ERTAction,
+    ERTEntry,
+    component_key,
+)
+from . import tables
+from .compound import price_component
+from .primitives import EstimateError, Priced, check_attributes
+from .tables import DATA
+
+log = logging.getLogger(__name__)
+
+ESTIMATOR = "sparse-hw estimator"
+NOTE_PREFIX = "estimated energy/area for components"
+
+#: id(spec) -> notes; a Spec defines __eq__ and so is unhashable, and the entry dies with the spec
+_NOTES: dict[int, list[str]] = {}
+
+
+@dataclass
+class Estimate:
+    """Estimated tables plus, per component, which estimator and which table/formula gave each number."""
+
+    ert: ERT
+    art: ART
+    summary: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def ert_dict(self) -> dict[str, Any]:
+        return {"ERT": self.ert.model_dump(exclude_none=True)}
+
+    def art_dict(self) -> dict[str, Any]:
+        return {"ART": self.art.model_dump(exclude_none=True)}
+
+    def summary_dict(self) -> dict[str, Any]:
+        return {"estimate_summary": {"version": "0.4", "estimator": ESTIMATOR, "components": self.summary,
+                                     "not_estimated": self.skipped}}
+
+
+def _levels(spec):
+    flat = spec.flat()
+    return [*flat.storage, flat.compute], list(flat.others)
+
+
+@functools.lru_cache(maxsize=1)
+def builtin_classes() -> dict[str, CompoundComponent]:
+    """Compound classes known without being passed (``data/compound_classes.yaml``, with provenance)."""
+    raw = load_yaml(DATA / "compound_classes.yaml")["compound_components"]
+    return {c.name: c for c in ComponentLibrary.model_validate(raw).classes}
+
+
+def _library(spec) -> dict[str, CompoundComponent]:
+    return {**builtin_classes(), **(spec.components or {})}  # the input files' classes win
+
+
+def _recorded_level(lv, spec) -> Priced | None:
+    """The figures Accelergy recorded for a component of this very class (as the input files define
+    it, or leave it undefined) and these attributes."""
+    if not tables.USE_RECORDED:
+        return None
+    cls = lv.subclass or lv.class_name
+    sig = f"{tables.class_fingerprint((spec.components or {}).get(cls))} {tables.component_signature(lv.attributes)}"
+    found = tables.recorded_component(cls, sig, lv.path)
+    if not found or "" not in found:
+        return None
+    energy = {a: v for a, (v, _) in found.items() if a}
+    source = {a: f"recorded Accelergy output for this component, {p}" for a, (_, p) in found.items()}
+    return Priced(energy, found[""][0], "recorded Accelergy output (same class and attributes)", source)
+
+
+def _arch_file(spec) -> str | None:
+    """The file the architecture came from, for the errors (`Architecture.source`)."""
+    return getattr(spec.architecture, "source", None)
+
+
+def _price_level(lv, spec) -> tuple[Any, list[dict[str, Any]]]:
+    try:
+        # the attributes as the user wrote them (after variables), before any recorded figure could
+        # hide a meaningless one such as technology: banana or n_rdwr_ports: .nan
+        check_attributes(dict(lv.attributes), lv.name, lv.subclass or lv.class_name)
+        recorded = _recorded_level(lv, spec)
+        if recorded is not None:
+            return recorded, [{"name": lv.name, "class": lv.subclass or lv.class_name, "count": 1,
+                               "estimator": recorded.estimator, "source": recorded.source}]
+        # Accelergy prices the ``subclass`` when there is one (Timeloop reads ``class`` for the level kind)
+        return price_component(lv.subclass or lv.class_name, dict(lv.attributes), _library(spec), lv.name)
+    except EstimateError as exc:
+        where = lv.key_path or f"architecture.{lv.name}"
+        raise SpecError(
+            f"cannot estimate energy/area of {lv.name!r}: {exc}",
+            file=_arch_file(spec),
+            key_path=f"{where}.attributes.{exc.key}" if exc.key != "class" else f"{where}.class",
+            fix=f"{exc.fix}; or pass an ERT/ART that has {lv.name!r}",
+        ) from None
+
+
+def estimate(spec, only: set[str] | None = None) -> Estimate:
+    """ERT/ART for the spec's components (``only``: those whose Timeloop key is in the set)."""
+    if spec.architecture is None:
+        raise SpecError("no architecture to estimate", key_path="architecture",
+                        fix="pass the architecture file (and its compound components)")
+    main, others = _levels(spec)
+    ert_entries, art_entries, summary, skipped = [], [], [], []
+    for lv in [*main, *others]:
+        if only is not None and component_key(lv.name) not in only:
+            continue
+        try:
+            priced, parts = _price_level(lv, spec)
+        except SpecError:
+            if lv in others:  # Timeloop ignores these; Accelergy's pricing of them is a bonus
+                skipped.append(lv.name)
+                continue
+            raise
+        name = lv.path or lv.name
+        figures = [*priced.energy.items(), ("area", priced.area)]
+        bad = {a: e for a, e in figures if not math.isfinite(e) or e < 0}
+        if bad:  # an attribute like NaN or 1e308 slipped through its pricing: refuse, never write it
+            a, e = next(iter(bad.items()))
+            raise SpecError(f"the estimate of {lv.name!r} gives {a} = {e}, not a finite number >= 0",
+                            file=_arch_file(spec), key_path=f"{name}.attributes",
+                            fix=f"correct {lv.name!r}'s attributes; or pass an ERT/ART that has {lv.name!r}")
+        actions = [ERTAction(name=a, energy=round(e, 9)) for a, e in priced.energy.items()
+                   if a != "leak" or (lv.subclass or lv.class_name) in _library(spec)]
+        ert_entries.append(ERTEntry(name=name, actions=actions))
+        art_entries.append(ARTEntry(name=name, area=round(priced.area, 6)))
+        cls = lv.subclass or lv.class_name
+        origin = ("input files" if cls in (spec.components or {}) else
+                  "sparse-hw's class library (data/compound_classes.yaml)" if cls in builtin_classes() else "primitive")
+        summary.append({
+            "name": name,
+            "class_from": origin,
+            "class": lv.subclass or lv.class_name,
+            "estimator": priced.estimator,
+            "actions": [{"name": a.name, "energy": a.energy, "source": priced.source.get(a.name, "")} for a in actions],
+            "area": round(priced.area, 6),
+            "area_source": priced.source.get("", ""),
+            "primitives": [{"name": p["name"], "class": p["class"], "count": p["count"], "estimator": p["estimator"],
+                            "sources": p["source"]} for p in parts],
+        })
+    return Estimate(ERT(version="0.4", tables=ert_entries), ART(version="0.4", tables=art_entries), summary, skipped)
+
+
+def missing(spec) -> tuple[list[str], list[str]]:
+    """Names of storage/compute levels the spec's ERT (first list) and ART (second) do not cover."""
+    if spec.architecture is None:
+        return [], []
+    main, _ = _levels(spec)
+    no_e = [lv.name for lv in main if spec.ert is None or spec.ert.component(lv.name) is None]
+    no_a = [lv.name for lv in main if spec.art is None or spec.art.component(lv.name) is None]
+    return no_e, no_a
+
+
+def fill_missing(spec) -> list[str]:
+    """Estimate the ERT/ART entries the spec lacks, in place; returns the components estimated.
+
+    The passed tables keep every entry they have (they win, per component); estimated entries go
+    before them, and Timeloop's lookup takes the last entry with a name.
+    """
+    no_e, no_a = missing(spec)
+    names = sorted({component_key(n) for n in [*no_e, *no_a]})
+    if not names:
+        return []
+    est = estimate(spec, only=set(names))
+    if no_e:
+        keep = {component_key(n) for n in no_e}
+        new = [t for t in est.ert.tables if component_key(t.name) in keep]
+        old = list(spec.ert.tables) if spec.ert is not None else []
+        spec.ert = ERT(version=spec.ert.version if spec.ert is not None else "0.4", tables=[*new, *old])
+    if no_a:
+        keep = {component_key(n) for n in no_a}
+        new_a = [t for t in est.art.tables if component_key(t.name) in keep]
+        old_a = list(spec.art.tables) if spec.art is not None else []
+        spec.art = ART(version=spec.art.version if spec.art is not None else "0.4", tables=[*new_a, *old_a])
+    note = f"{NOTE_PREFIX} {', '.join(names)} with sparse-hw's estimator; pass an ERT to override"
+    if id(spec) not in _NOTES:
+        weakref.finalize(spec, _NOTES.pop, id(spec), None)
+    _NOTES[id(spec)] = [note]
+    return names
+
+
+def notes_for(spec) -> list[str]:
+    """The notes `fill_missing` left on this spec (empty when every table was passed)."""
+    return list(_NOTES.get(id(spec), []))
+
+
+def manifest_settings(notes: list[str]) -> dict[str, Any]:
+    """The manifest entry for a run whose tables were estimated (empty otherwise)."""
+    found = [n for n in notes if n.startswith(NOTE_PREFIX)]
+    return {"estimated_energy_area": found[0]} if found else {}

@@ -1,0 +1,204 @@
+"""The estimator's data: recorded primitive figures, DRAM energy per bit, technology scaling.
+
+Everything here is read from the CSV files in ``data/`` (each row with its provenance); the small
+fits in `primitives` are made from these rows on first use, so the numbers stay inspectable.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA = Path(__file__).parent / "data"
+
+_NODE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*nm\s*$", re.IGNORECASE)
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    with open(DATA / name, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _num(text: str) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One primitive figure Accelergy recorded (energy of one action, or area when action is '')."""
+
+    cls: str
+    key: tuple
+    action: str
+    value: float
+    estimator: str
+    provenance: str
+
+
+KEY_ATTRIBUTES = ("technology", "width", "depth", "datawidth", "n_banks", "n_rdwr_ports")
+
+
+def record_key(technology: str, width, depth, datawidth, n_banks, n_rdwr_ports) -> tuple:
+    """A primitive's identity for looking up a recorded figure (numbers rounded, text lower case)."""
+
+    def norm(v):
+        f = _num(v) if not isinstance(v, (int, float)) else float(v)
+        return None if f is None else round(f, 6)
+
+    return (str(technology or "").strip('"').lower(), norm(width), norm(depth), norm(datawidth), norm(n_banks),
+            norm(n_rdwr_ports))
+
+
+@functools.lru_cache(maxsize=1)
+def recorded() -> list[Recorded]:
+    """Rows of ``recorded_primitives.csv`` (written by `sparse_hw.estimate.harvest`)."""
+    out = []
+    for r in _rows("recorded_primitives.csv"):
+        value = _num(r["area_um2"]) if r["action"] == "" else _num(r["energy_pJ"])
+        if value is None:
+            continue
+        key = record_key(*(r[k] for k in KEY_ATTRIBUTES))
+        out.append(Recorded(r["class"].lower(), key, r["action"], value, r["estimator"], r["provenance"]))
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def recorded_index() -> dict[tuple, Recorded]:
+    """(class, key, action) -> the recorded figure (the first file that recorded it wins)."""
+    index: dict[tuple, Recorded] = {}
+    if not USE_RECORDED:
+        return index
+    for rec in recorded():
+        if rec.key[1:] == (None,) * 5:
+            continue  # a top-level primitive whose attributes the verbose file does not repeat
+        index.setdefault((rec.cls, rec.key, rec.action), rec)
+    return index
+
+
+@functools.lru_cache(maxsize=1)
+def recorded_by_class() -> dict[tuple[str, str], list[Recorded]]:
+    """(class, action) -> the recorded figures, for lookups that leave unnamed attributes open."""
+    out: dict[tuple[str, str], list[Recorded]] = {}
+    for rec in recorded() if USE_RECORDED else ():
+        out.setdefault((rec.cls, rec.action), []).append(rec)
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def aladdin_40nm() -> dict[str, dict[str, float | str]]:
+    """Aladdin's 40 nm table (``data/aladdin_40nm.csv``): class -> figures at its reference width."""
+    return {r["class"]: {"energy": float(r["energy_pJ"]), "leak": float(r["leak_pJ_per_cycle"]),
+                         "area": float(r["area_um2"]), "width": float(r["ref_width"]), "action": r["action"],
+                         "provenance": r["provenance"]}
+            for r in _rows("aladdin_40nm.csv")}
+
+
+@functools.lru_cache(maxsize=1)
+def dram_energy_per_bit() -> dict[str, tuple[float, str]]:
+    return {r["type"].upper(): (float(r["energy_pJ_per_bit"]), r["provenance"]) for r in _rows("dram.csv")}
+
+
+@functools.lru_cache(maxsize=1)
+def _scaling() -> list[tuple[float, float, float]]:
+    """(node nm, area factor from 45 nm, energy factor at 0.8 V) sorted by node."""
+    out = []
+    for r in _rows("tech_scaling.csv"):
+        a, b, c = float(r["energy_a"]), float(r["energy_b"]), float(r["energy_c"])
+        out.append((float(r["node_nm"]), float(r["area_from_45nm"]), a * 0.64 + b * 0.8 + c))
+    return sorted(out)
+
+
+def node_nm(technology) -> float | None:
+    """``45nm`` / ``45 nm`` / 45 -> 45.0; anything else (-1, ``SRAM``) -> None."""
+    if isinstance(technology, (int, float)) and not isinstance(technology, bool):
+        return float(technology) if technology > 0 else None
+    m = _NODE.match(str(technology or "").strip('"'))
+    return float(m.group(1)) if m else None
+
+
+def _interp(node: float, column: int) -> float:
+    pts = _scaling()
+    lo_node, hi_node = pts[0][0], pts[-1][0]
+    node = min(max(node, lo_node), hi_node)
+    for (n0, *v0), (n1, *v1) in zip(pts, pts[1:]):
+        if n0 <= node <= n1:
+            t = (math.log(node) - math.log(n0)) / (math.log(n1) - math.log(n0))
+            return math.exp((1 - t) * math.log(v0[column]) + t * math.log(v1[column]))
+    return pts[-1][column + 1]
+
+
+def scale_factors(technology) -> tuple[float, float, str]:
+    """(energy factor, area factor) from 45 nm to ``technology`` (log-log interpolated, Stillmaker & Baas)."""
+    node = node_nm(technology)
+    if node is None or node == 45:
+        return 1.0, 1.0, ""
+    e = _interp(node, 1) / _interp(45, 1)
+    a = _interp(node, 0)
+    return e, a, f"scaled 45nm->{node:g}nm (energy x{e:.3g}, area x{a:.3g}; data/tech_scaling.csv)"
+
+
+#: the nodes ``data/tech_scaling.csv`` covers; `primitives.technology` refuses any other (no extrapolation)
+SUPPORTED_NODES = (7.0, 130.0)
+
+#: attributes that place or time a component but do not change its energy per action or area
+_PLACEMENT = {"meshX", "meshY", "instances", "read_bandwidth", "write_bandwidth", "shared_bandwidth",
+              "multiple_buffering", "min_utilization", "network_fill_latency", "network_drain_latency",
+              "allow_overbooking", "power_gated_at", "has_power_gating", "reduction_supported", "cluster_size",
+              "version"}
+
+
+def component_signature(attrs) -> str:
+    """A component's energy-relevant attributes as canonical text (sorted keys, numbers rounded)."""
+    import json
+
+    def norm(v):
+        if isinstance(v, bool) or v is None:
+            return v
+        if isinstance(v, (int, float)):
+            return round(float(v), 6)
+        return str(v).strip('"')
+
+    return json.dumps({k: norm(v) for k, v in sorted(attrs.items()) if k not in _PLACEMENT}, sort_keys=True)
+
+
+def class_fingerprint(definition) -> str:
+    """Which definition of a compound class priced a component: a short hash of it, '-' for none
+    (the same class name defined differently, or not at all, is a different component)."""
+    if definition is None:
+        return "-"
+    import hashlib
+
+    return hashlib.sha256(definition.model_dump_json().encode()).hexdigest()[:12]
+
+
+#: False: price from the models only (the benchmark's out-of-sample view); True: recorded figures first
+USE_RECORDED = True
+
+
+@functools.lru_cache(maxsize=1)
+def recorded_components() -> dict[tuple[str, str], dict[str, dict[str, tuple[float, str]]]]:
+    """(class, signature) -> component path -> {action ('' = area): (value, provenance)}, from
+    ``recorded_components.csv`` (paths in recording order)."""
+    out: dict[tuple[str, str], dict[str, dict[str, tuple[float, str]]]] = {}
+    for r in _rows("recorded_components.csv"):
+        value = _num(r["area_um2"]) if r["action"] == "" else _num(r["energy_pJ"])
+        if value is not None:
+            by_path = out.setdefault((r["class"], r["attributes"]), {})
+            by_path.setdefault(r["component"], {})[r["action"]] = (value, r["provenance"])
+    return out
+
+
+def recorded_component(cls: str, signature: str, path: str) -> dict[str, tuple[float, str]] | None:
+    """The figures recorded for this class and signature: those of the same component path when two
+    recordings disagree (two Accelergy versions priced one component differently), else the first."""
+    by_path = recorded_components().get((cls, signature))
+    if not by_path:
+        return None
+    return by_path.get(path) or next(iter(by_path.values()))

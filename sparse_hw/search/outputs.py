@@ -1,0 +1,161 @@
+"""What a search writes (each file atomically): trials.csv, front.csv, front.png, layers.png, summary.md.
+
+Nothing here depends on wall time or on which worker ran a trial, so the same seed and trial list give
+the same files byte for byte (timings go to timings.csv, apart).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..io import atomic_write
+
+#: Spread of energy (max/min - 1) over the trials below which an architecture is said not to reward sparsity.
+FLAT = 0.02
+
+
+def trials_table(trials: list[Any], archs: list[str], exploits: dict[str, str], layers: list[str]) -> pd.DataFrame:
+    """One row per completed trial: parameters, measured per-layer sparsity and densities, objectives."""
+    rows = []
+    for t in sorted(trials, key=lambda t: t.number):
+        a = t.user_attrs
+        row: dict[str, Any] = {"number": t.number, "label": a.get("sparse_hw:label", "search"),
+                               "method": a["method"], "finetune_epochs": a["finetune_epochs"],
+                               "target_sparsity": round(a["target_sparsity"], 6),
+                               "weight_sparsity": round(a["weight_sparsity_total"], 6), "accuracy": a["accuracy"]}
+        for arch in archs:
+            e, c = a["energy_pj"][arch], a["cycles"][arch]
+            row |= {f"energy_pj.{arch}": e, f"cycles.{arch}": c, f"edp.{arch}": e * c,
+                    f"exploits.{arch}": exploits[arch]}
+        for layer in layers:
+            row[f"sparsity.{layer}"] = round(a["layer_sparsity"][layer], 6)
+        for layer, dens in a["densities"].items():
+            for tensor, value in dens.items():
+                row[f"{tensor}_density.{layer}"] = round(value, 6)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def pareto(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Rows no other row beats on both accuracy (higher) and ``metric`` (lower); sorted by the metric."""
+    if table.empty:
+        return table
+    ordered = table.sort_values([metric, "accuracy", "number"], ascending=[True, False, True])
+    keep, best = [], -1.0
+    for idx, row in ordered.iterrows():
+        if row["accuracy"] > best:
+            keep.append(idx)
+            best = row["accuracy"]
+    return ordered.loc[keep]
+
+
+def front_table(table: pd.DataFrame, archs: list[str], objective: str, final: dict[int, dict[str, Any]] | None,
+                layers: list[str]) -> pd.DataFrame:
+    rows = []
+    for arch in archs:
+        metric = f"{objective}.{arch}" if objective != "energy" else f"energy_pj.{arch}"
+        for _, r in pareto(table, metric).iterrows():
+            row = {"arch": arch, "exploits": r[f"exploits.{arch}"], "number": int(r["number"]), "label": r["label"],
+                   "method": r["method"], "finetune_epochs": r["finetune_epochs"], "accuracy": r["accuracy"],
+                   "energy_pj": r[f"energy_pj.{arch}"], "cycles": r[f"cycles.{arch}"], "edp": r[f"edp.{arch}"]}
+            if final is not None:
+                f = final[int(r["number"])]
+                row |= {"final_accuracy": f["accuracy"], "final_energy_pj": f["energy_pj"][arch],
+                        "final_cycles": f["cycles"][arch],
+                        "final_edp": f["energy_pj"][arch] * f["cycles"][arch], "checkpoint": f["checkpoint"]}
+            row |= {f"sparsity.{n}": r[f"sparsity.{n}"] for n in layers}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def exploits_sentence(table: pd.DataFrame, arch: str, exploits: str) -> str:
+    """Whether weight sparsity pays on ``arch``: energy spread over the trials against their sparsity."""
+    energy = table[f"energy_pj.{arch}"]
+    lo_s, hi_s = table["weight_sparsity"].min(), table["weight_sparsity"].max()
+    spread = energy.max() / energy.min() - 1.0 if energy.min() > 0 else 0.0
+    head = f"On {arch} (exploits {exploits}), energy varies by {100 * spread:.1f} % over trials whose weight " \
+           f"sparsity ranges {100 * lo_s:.0f}-{100 * hi_s:.0f} %"
+    if "weights" not in exploits.split("+") and spread < FLAT:
+        return head + ": energy is flat in weight sparsity, so weight sparsity does not pay on this architecture."
+    if spread < FLAT:
+        return head + ": weight sparsity barely pays on this architecture."
+    sparse, dense = table.loc[table["weight_sparsity"].idxmax()], table.loc[table["weight_sparsity"].idxmin()]
+    saving = 1.0 - sparse[f"energy_pj.{arch}"] / dense[f"energy_pj.{arch}"]
+    return head + f": the sparsest trial uses {100 * saving:.1f} % less energy than the densest."
+
+
+def _pyplot():
+    """pyplot on the Agg backend: the figures are written to files, never shown."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    """The figure laid out and rendered as PNG (no software stamp, so reruns are byte-identical); closed."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def front_figure(table: pd.DataFrame, front: pd.DataFrame, archs: list[str], exploits: dict[str, str]) -> bytes:
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(archs), figsize=(5.5 * len(archs), 4.2), squeeze=False)
+    for ax, arch in zip(axes[0], archs):
+        e = f"energy_pj.{arch}"
+        ax.scatter(table[e] / 1e6, 100 * table["accuracy"], s=14, color="0.7", label="trials")
+        for kind, marker, color in (("uniform", "s", "tab:orange"), ("global", "^", "tab:green")):
+            base = table[table["label"].str.startswith(kind + "-")].sort_values(e)
+            if not base.empty:
+                ax.plot(base[e] / 1e6, 100 * base["accuracy"], marker=marker, color=color, label=f"{kind} baseline")
+        f = front[front["arch"] == arch].sort_values("energy_pj")
+        ax.step(f["energy_pj"] / 1e6, 100 * f["accuracy"], where="post", color="tab:red", marker="o",
+                label="front (search proxy)")
+        if "final_accuracy" in f:
+            ax.scatter(f["final_energy_pj"] / 1e6, 100 * f["final_accuracy"], marker="*", s=90, color="darkred",
+                       label="front, fully trained", zorder=3)
+        ax.set_xlabel("energy (µJ)")
+        ax.set_ylabel("held-out accuracy (%)")
+        ax.set_title(f"{arch} (exploits {exploits[arch]})")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def layers_figure(front: pd.DataFrame, layers: list[str]) -> bytes:
+    plt = _pyplot()
+    points = front.drop_duplicates("number").sort_values("number")
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(layers) + 3), 4.0))
+    for _, r in points.iterrows():
+        ax.plot(range(len(layers)), [100 * r[f"sparsity.{n}"] for n in layers], marker="o",
+                label=f"#{int(r['number'])} {r['label']} ({r['method']}, acc {100 * r['accuracy']:.1f} %)")
+    ax.set_xticks(range(len(layers)), layers, rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("weight sparsity (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title("per-layer sparsity of the front's points")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6)
+    return _png(fig)
+
+
+def write_outputs(out: Path, table: pd.DataFrame, front: pd.DataFrame, archs: list[str], exploits: dict[str, str],
+                  layers: list[str], summary: list[str]) -> list[Path]:
+    written = [atomic_write(out / "trials.csv", table.to_csv(index=False)),
+               atomic_write(out / "front.csv", front.to_csv(index=False))]
+    if not table.empty:
+        written.append(atomic_write(out / "front.png", front_figure(table, front, archs, exploits)))
+        written.append(atomic_write(out / "layers.png", layers_figure(front, layers)))
+        summary = summary + [exploits_sentence(table, a, exploits[a]) for a in archs]
+    written.append(atomic_write(out / "summary.md", "\n\n".join(summary) + "\n"))
+    return written

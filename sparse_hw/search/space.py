@@ -1,0 +1,119 @@
+"""The Optuna search space of a config, and a trial's parameters decoded into per-layer sparsity.
+
+Parameter names (what optuna-dashboard shows): ``sparsity.<layer>`` per layer, or ``global_target`` plus
+``alloc.<layer>``; ``method``; ``finetune_epochs`` when its range is searched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+
+from .config import SearchConfig, _bounds
+
+#: A layer is never pruned beyond this in global-target mode (the allocation is water-filled under it).
+MAX_LAYER_SPARSITY = 0.98
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """What one trial prunes: a sparsity per prunable layer, the method, the fine-tune length."""
+
+    per_layer: dict[str, float]
+    method: str
+    finetune_epochs: int
+    global_target: float
+
+
+def distributions(cfg: SearchConfig, layers: list[str]) -> dict[str, BaseDistribution]:
+    space = cfg.space
+    dists: dict[str, BaseDistribution] = {}
+    if space.mode == "per_layer":
+        for name in layers:
+            low, high = _bounds(cfg, name)
+            if high > low:
+                dists[f"sparsity.{name}"] = FloatDistribution(low, high)
+    else:
+        low, high = space.global_target
+        dists["global_target"] = FloatDistribution(low, high)
+        a_low, a_high = space.allocation
+        if a_high > a_low:
+            for name in layers:
+                dists[f"alloc.{name}"] = FloatDistribution(a_low, a_high, log=True)
+    choices = space.method_choices()
+    dists["method"] = CategoricalDistribution(choices)
+    if isinstance(space.finetune_epochs, list) and space.finetune_epochs[1] > space.finetune_epochs[0]:
+        dists["finetune_epochs"] = IntDistribution(*space.finetune_epochs)
+    return dists
+
+
+def allocate(target: float, weights: dict[str, float], numels: dict[str, int]) -> dict[str, float]:
+    """Per-layer sparsity proportional to ``weights`` whose numel-weighted mean is ``target``: water-filling,
+    layers that reach ``MAX_LAYER_SPARSITY`` stay there and the rest is spread over the others."""
+    total = sum(numels.values())
+    capped: dict[str, float] = {}
+    for _ in range(len(weights) + 1):
+        free = {n: w for n, w in weights.items() if n not in capped}
+        left = target * total - sum(capped[n] * numels[n] for n in capped)
+        norm = sum(free[n] * numels[n] for n in free)
+        if not free or norm <= 0:
+            break
+        scale = left / norm
+        over = [n for n in free if free[n] * scale > MAX_LAYER_SPARSITY]
+        if not over:
+            return {n: capped[n] if n in capped else max(0.0, free[n] * scale) for n in weights}
+        for n in over:
+            capped[n] = MAX_LAYER_SPARSITY
+    return {n: capped.get(n, MAX_LAYER_SPARSITY) for n in weights}
+
+
+def decode(cfg: SearchConfig, params: dict[str, Any], layers: list[str], numels: dict[str, int]) -> Decoded:
+    space = cfg.space
+    ft = params.get("finetune_epochs", space.finetune_epochs if isinstance(space.finetune_epochs, int)
+                    else space.finetune_epochs[0])
+    if space.mode == "per_layer":
+        per_layer = {n: float(params.get(f"sparsity.{n}", _bounds(cfg, n)[0])) for n in layers}
+        total = sum(numels[n] for n in layers)
+        target = sum(per_layer[n] * numels[n] for n in layers) / total
+    else:
+        target = float(params["global_target"])
+        weights = {n: float(params.get(f"alloc.{n}", 1.0)) for n in layers}
+        per_layer = allocate(target, weights, {n: numels[n] for n in layers})
+    return Decoded(per_layer, str(params["method"]), int(ft), target)
+
+
+def baseline_trials(cfg: SearchConfig, layers: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """``(label, params)`` of the baselines a user tries first: uniform sparsity at several levels (the first
+    configured method) and global magnitude pruning, each clipped into the space."""
+    dists = distributions(cfg, layers)
+    out = []
+
+    def clip(key: str, value: float) -> float:
+        d = dists[key]
+        return float(min(max(value, d.low), d.high))
+
+    def common(method: str) -> dict[str, Any]:
+        extra: dict[str, Any] = {"method": method}
+        if "finetune_epochs" in dists:
+            extra["finetune_epochs"] = dists["finetune_epochs"].low
+        return extra
+
+    levels = [("uniform", s, cfg.space.methods[0]) for s in cfg.baselines.uniform]
+    levels += [("global", s, "global") for s in cfg.baselines.global_]
+    seen: list[dict[str, Any]] = []
+    for kind, s, method in levels:
+        params: dict[str, Any] = {}
+        for key in dists:
+            if key.startswith("sparsity."):
+                params[key] = clip(key, s)
+            elif key == "global_target":
+                params[key] = s = clip(key, s)  # the label names the target actually run
+            elif key.startswith("alloc."):
+                params[key] = clip(key, 1.0)
+        params |= common(method)
+        if params not in seen:  # levels clipped onto one another run once
+            seen.append(params)
+            out.append((f"{kind}-{s:g}", params))
+    return out

@@ -1,0 +1,79 @@
+"""One trial's network: the dense checkpoint pruned per layer, fine-tuned, then measured by extract.
+
+Training goes through `sparse_hw.train.train` (seeded, so the same trial gives the same checkpoint in
+any worker) and measurement through `sparse_hw.pipeline.extract`; nothing here re-implements them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import SearchConfig
+from .space import Decoded
+
+#: TrainConfig keys of the dense run that a fine-tune does not inherit (it sets its own length and method).
+_DENSE_ONLY = ("epochs", "prune_epochs", "finetune_epochs", "methods", "sparsity", "init_checkpoint", "out")
+
+
+@dataclass
+class TrialNetwork:
+    checkpoint: Path
+    extract_dir: Path
+    accuracy: float
+    weight_sparsity: dict[str, float]
+    """Measured per-layer weight sparsity of the fine-tuned checkpoint."""
+    train_s: float
+    extract_s: float
+
+
+def _finetune_config(cfg: SearchConfig, init: Path, epochs: int, out: Path):
+    from ..train.config import TrainConfig
+
+    base = {k: v for k, v in cfg.dense_train_config().items() if k not in _DENSE_ONLY}
+    return TrainConfig.model_validate({**base, "epochs": epochs, "init_checkpoint": str(init), "out": str(out)})
+
+
+def _cut(dense: Path, decoded: Decoded, scale: float, out: Path) -> Path:
+    """The dense checkpoint pruned to ``scale`` times each target, written with the method recorded."""
+    from ..train.checkpoint import build_model, load_checkpoint, save_checkpoint
+    from .prune import prune_model
+
+    state, meta = load_checkpoint(dense)
+    model = build_model(meta, state)
+    per_layer = {n: s * scale for n, s in decoded.per_layer.items()}
+    prune_model(model, per_layer, decoded.method.replace("gmp", "l1"), decoded.global_target * scale)
+    return save_checkpoint(out, model, meta.model_copy(update={"method": decoded.method.split(",")}))
+
+
+def build_network(cfg: SearchConfig, dense: Path, decoded: Decoded, folder: Path, *, epochs: int | None = None,
+                  calib_samples: int | None = None) -> TrialNetwork:
+    """Prune ``dense`` as ``decoded`` says, fine-tune ``epochs`` (default the trial's), extract into ``folder``.
+
+    gmp reaches its targets gradually: one pruning step per fine-tune epoch on Zhu & Gupta's cubic
+    schedule, each followed by that epoch's training (the zeros of one step stay masked in the next)."""
+    from ..pipeline import extract, train
+
+    folder.mkdir(parents=True, exist_ok=True)
+    epochs = decoded.finetune_epochs if epochs is None else epochs
+    ckpt = folder / "model.pt"
+    started = time.perf_counter()
+    if "gmp" in decoded.method.split(",") and epochs > 1:
+        start = dense
+        for e in range(1, epochs + 1):
+            scale = 1.0 - (1.0 - e / epochs) ** 3
+            cut = _cut(start, decoded, scale, folder / "cut.pt")
+            result = train(_finetune_config(cfg, cut, 1, ckpt))
+            start = ckpt
+    else:
+        cut = _cut(dense, decoded, 1.0, folder / "cut.pt")
+        result = train(_finetune_config(cfg, cut, epochs, ckpt))
+    (folder / "cut.pt").unlink(missing_ok=True)
+    train_s = time.perf_counter() - started
+    started = time.perf_counter()
+    ex = extract(ckpt, out=folder / "extract", calib_samples=calib_samples or cfg.extract.calib_samples,
+                 seed=cfg.seed, force=True)
+    sparsity = {r.name: 1.0 - r.density for r in result.per_layer if r.name in decoded.per_layer}
+    return TrialNetwork(ckpt, ex.out, float(result.after.accuracy), sparsity, train_s,
+                        time.perf_counter() - started)
