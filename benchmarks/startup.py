@@ -99,7 +99,8 @@ def main() -> None:
     py = sys.executable
     with tempfile.TemporaryDirectory(prefix="sparse-hw-startup-") as tmp:
         work = Path(tmp)
-        env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1",
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH")))),
+                   OMP_NUM_THREADS="1",
                    PYTHONPYCACHEPREFIX=str(work / "pyc"))
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         (work / "problem.yaml").write_text(TINY_PROBLEM)

@@ -66,8 +66,18 @@ def _register(group: typer.Typer, names: tuple[str, ...]) -> typer.Typer:
     return group
 
 
-#: Every command (what tests and ``--help`` see).
-app = _register(_new_app(), _COMMAND_MODULES)
+_full_app: typer.Typer | None = None
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``app``, every command (what tests and ``--help`` see), built on first use: a one-command
+    process (``_app_for``) need not import and register the other command modules (issue 15, item 14)."""
+    global _full_app
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _full_app is None:
+        _full_app = _register(_new_app(), _COMMAND_MODULES)
+    return _full_app
 
 
 def _app_for(argv: list[str]) -> typer.Typer:
@@ -77,7 +87,7 @@ def _app_for(argv: list[str]) -> typer.Typer:
     name = next((a for a in argv if not a.startswith("-")), None)
     if name in _COMMAND_MODULES:
         return _register(_new_app(), (name,))
-    return app
+    return __getattr__("app")
 
 
 def main() -> None:

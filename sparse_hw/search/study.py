@@ -31,16 +31,28 @@ class Surplus(Exception):
     """A trial asked for after the budget was reached by other workers: recorded as failed, not run."""
 
 
-def storage(cfg: SearchConfig) -> optuna.storages.RDBStorage:
+def storage(cfg: SearchConfig, attempts: int = 10) -> optuna.storages.RDBStorage:
+    """The study's RDB storage. Workers that start together on an empty PostgreSQL database race to create
+    Optuna's schema (two ``CREATE TYPE studydirection`` collide on ``pg_type_typname_nsp_index``); the loser
+    retries, and then finds the schema the winner made."""
     import warnings
 
-    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5, and what resume relies on
-        warnings.simplefilter("ignore")
-        return optuna.storages.RDBStorage(
-            cfg.storage_url(), heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
-            engine_kwargs={"pool_pre_ping": True},
-        )
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5, and what resume relies on
+                warnings.simplefilter("ignore")
+                return optuna.storages.RDBStorage(
+                    cfg.storage_url(), heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
+                    engine_kwargs={"pool_pre_ping": True},
+                )
+        except (IntegrityError, ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def sampler(cfg: SearchConfig) -> optuna.samplers.BaseSampler:

@@ -103,7 +103,7 @@ def test_model_replays_a_recorded_run(
 
     call = json.loads(stand_in.read_text())
     out_dir = workdir.resolve() / "timeloop-model"
-    assert call["argv"] == [str(tmp_path / "bin" / "timeloop-model"), *map(str, files), "-o", str(out_dir)]
+    assert call["argv"] == [str(tmp_path / "bin" / "timeloop-model"), *(str(Path(f).resolve()) for f in files), "-o", str(out_dir)]
     assert Path(call["cwd"]) == workdir.resolve()
     want = read_outputs(recorded)
     assert ev.backend == "timeloop"

@@ -40,10 +40,11 @@ DOCUMENTED_GAPS = {
     "the loaded spec keeps it below, so GlobalBuffer accesses are 16x",
     "ex@2d55108/ispass-timeloop/04_kp": "same as 04_cp",
     **{
-        f"artifact/fig12/{run}": "1-2 of ~1.6 M computes land in another class (random vs skipped) in the "
-        "2022 artifact build: floor() of counts x a hypergeometric P(empty) sits on an integer (L07: "
-        "4194304 x 0.269989013671875 = 1132416 exactly; the build removed 1132415), so a last-bit "
-        "difference in P decides it; dropping v3.0.3's 6-digit rounding of the SAF probability fixes L09 only"
+        f"artifact/fig12/{run}": "build drift, not the engine (VERSION_DRIFT.md): the artifact's build lacks "
+        "two safeguards NVlabs/timeloop 7780058 has and v3.0.3 keeps, the 6-digit rounding of the "
+        "conditioning P(empty) (storage-optimization-combiner.cpp) and the [0, 1] clamp of the conditioned "
+        "operand probabilities (compute-gs-analyzer.cpp CalculateFlattenedProb); v3.0.3 itself gives our "
+        "1592243 cycles on L07's identical files (reference run ..._L07__artifact_uniform__model__artifactmap)"
         for run in (
             "uniform_only/L07", "uniform_only/L09", "uniform_only/L21", "uniform_only/L25",
             "uniform_actual/L07/uniform", "uniform_actual/L21/uniform",

@@ -46,7 +46,7 @@ def test_two_workers_on_postgres_match_one_worker(tmp_path, shared_cache):
                                          "--worker"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         text=True))
     logs = [p.communicate(timeout=500)[0] for p in workers]
-    assert [p.returncode for p in workers] == [0, 0], logs
+    assert [p.returncode for p in workers] == [0, 0], "\n---\n".join(log[-4000:] for log in logs)
 
     study = optuna.load_study(study_name=f"sparse-hw-{name}-lenet5-digits-energy", storage=URL)
     complete = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
