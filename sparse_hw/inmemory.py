@@ -183,7 +183,9 @@ def report(results: Any, *, baseline: str | None = None, out: str | Path | None 
 
         written = write_report(dirs, baseline=baseline, out=out, extract_dirs=extract_dirs, **options)
     tables = build_tables(load_inputs(dirs, extract_dirs=extract_dirs), baseline)
-    figures, _ = figs.build_figures(tables.summary, tables.layers, tables.energy_breakdown, tables.weight_hist)
+    layers = tables.layers  # rows with a reason (no Timeloop form) have nothing to draw
+    modeled = layers[layers["reason"].isna()] if "reason" in layers else layers
+    figures, _ = figs.build_figures(tables.summary, modeled, tables.energy_breakdown, tables.weight_hist)
     return ReportView(tables.summary, tables.layers, tables.energy_breakdown, tables.weight_hist, dict(figures),
                       tables.baseline, tuple(tables.notes), Path(out) if out is not None else None, written)
 

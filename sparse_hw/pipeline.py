@@ -129,7 +129,13 @@ RESULT_KEYS = (
 
 def _extract_layers(folder: Path):
     """(layers.csv rows, problem file per layer order, checkpoint facts) of one extract folder."""
-    from .table_checks import check_checkpoint_facts, read_layers_csv
+    return _extract_folder(folder)[:3]
+
+
+def _extract_folder(folder: Path):
+    """:func:`_extract_layers` plus the rows without a Timeloop form (model, checkpoint, layer, order, op,
+    reason): they have no problem file, and simulate skips them."""
+    from .table_checks import check_checkpoint_facts, read_layer_table
 
     csv = folder / "layers.csv"
     if not csv.is_file():
@@ -138,7 +144,7 @@ def _extract_layers(folder: Path):
             file=folder,
             fix="pass folders written by `sparse-hw extract`",
         )
-    layers = read_layers_csv(csv)  # every row checked: an edited density of 1.7 must not become a result
+    layers, unmodeled = read_layer_table(csv)  # every row checked: an edited density of 1.7 must not become a result
     problems = sorted((folder / "problems").glob("*.yaml"))
     by_order = {}
     for p in problems:
@@ -166,7 +172,7 @@ def _extract_layers(folder: Path):
             file=folder / "problems",
             fix="re-run `sparse-hw extract` into this folder",
         )
-    return layers, by_order, facts
+    return layers, by_order, facts, unmodeled
 
 
 def arch_exploits(arch_name: str) -> str:
@@ -262,7 +268,14 @@ def simulate(
     if not archs:
         raise ConfigError("no architecture given", fix="pass --arch NAME (see `sparse-hw arch list`)")
     folders = [Path(d) for d in dirs]
-    layer_tables = {f: _extract_layers(f) for f in folders}
+    from .report.inputs import SKIPPED_FILE
+
+    extracted = {f: _extract_folder(f) for f in folders}
+    layer_tables = {f: t[:3] for f, t in extracted.items()}
+    skipped = pd.concat([t[3] for t in extracted.values()], ignore_index=True)
+    for s in skipped.itertuples():  # named, never dropped silently (issue 14)
+        print(f"simulate: skipped layer {s.layer} of {s.model}/{s.checkpoint}, not modeled: {s.reason}",
+              file=sys.stderr)
     from .actual import actual_settings, check_density, result_columns
 
     check_density(density, backend, {f: t[0] for f, t in layer_tables.items()})
@@ -295,6 +308,10 @@ def simulate(
                     )
                 )
                 rows_meta.append((row.to_dict(), facts))
+    if not jobs:
+        raise ConfigError("no layer of these extract folders can be modeled (every row of layers.csv has "
+                          "modeled False)", file=folders[0] / "layers.csv",
+                          fix="extract a model with at least one conv, linear or matmul layer")
     cache_path = _cache_path(out, cache)
     workers = resolve_jobs(workers)
     started = time.time()
@@ -358,6 +375,8 @@ def simulate(
         atomic_write(tmp / "timings.csv", pd.DataFrame(jobs_table(results)).to_csv(index=False))
         for name, text in mapping_files.items():
             atomic_write(tmp / "mappings" / name, text)
+        if len(skipped):  # the layers without a Timeloop form, for the report
+            atomic_write(tmp / SKIPPED_FILE, skipped.to_csv(index=False))
         manifest = RunManifest(
             stage="simulate",
             seeds={"mapper": seed},
@@ -372,7 +391,8 @@ def simulate(
         for f in folders:
             manifest.add_input(f / "layers.csv")
         manifest.started = started
-        manifest.outputs = ["results.csv", "breakdown.csv", "timings.csv", "mappings/"]
+        manifest.outputs = ["results.csv", "breakdown.csv", "timings.csv", "mappings/",
+                            *([SKIPPED_FILE] if len(skipped) else [])]
         manifest.finish().write(tmp)
     return Path(out)
 

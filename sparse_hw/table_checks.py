@@ -36,7 +36,7 @@ def _line(i: int) -> int:
 
 def _row_name(df: pd.DataFrame, i: int) -> str:
     layer = df["layer"].iloc[i] if "layer" in df.columns else None
-    return f"line {_line(i)}" + (f" (layer {layer})" if isinstance(layer, str) and layer else "")
+    return f"line {_line(df.index[i])}" + (f" (layer {layer})" if isinstance(layer, str) and layer else "")
 
 
 def read_csv_table(path: Path, required: Sequence[str], *, text: Sequence[str] = (), what: str,
@@ -96,14 +96,22 @@ def check_numbers(df: pd.DataFrame, path: Path, problems: ProblemCollector, colu
 
 
 def read_layers_csv(path: Path) -> pd.DataFrame:
+    """The modeled rows of an extract folder's ``layers.csv`` (see :func:`read_layer_table`)."""
+    return read_layer_table(path)[0]
+
+
+def read_layer_table(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """An extract folder's ``layers.csv``, every row checked: the contract's columns present, dimensions
     positive whole numbers, counts non-negative, densities in [0, 1], layer orders unique.
+
+    A row with ``modeled`` False (a layer without a Timeloop form, issue 14) needs only its identity and a
+    reason; its numbers are blank. Returns (modeled rows, unmodeled rows).
 
     Raises:
         DataError: naming the file, each bad line and layer, and the column.
     """
-    df = read_csv_table(path, LAYER_TABLE_COLUMNS, text=("model", "checkpoint", "layer"), what="layers table",
-                        fix="re-run `sparse-hw extract` into this folder")
+    df = read_csv_table(path, LAYER_TABLE_COLUMNS, text=("model", "checkpoint", "layer", "reason"),
+                        what="layers table", fix="re-run `sparse-hw extract` into this folder")
     fix = ("re-run `sparse-hw extract`, or undo the edit (dimensions are whole numbers >= 1, "
            "densities in [0, 1])")
     problems = ProblemCollector()
@@ -111,12 +119,15 @@ def read_layers_csv(path: Path) -> pd.DataFrame:
         blank = np.flatnonzero(df[c].isna().to_numpy() | (df[c].fillna("").str.strip() == "").to_numpy())
         for i in blank[:_MAX_LISTED]:
             problems.add(f"{_row_name(df, i)}: {c} is blank", file=path, key_path=c, fix=fix)
+    unmodeled = _unmodeled_rows(df, path, problems, fix)
+    check_numbers(df, path, problems, "order", low=0, high=MAX_INT, integer=True, fix=fix)
+    modeled = df.loc[~unmodeled].copy()  # the index keeps each row's line number for the messages
     for c in LAYER_POSITIVE_INTS:
-        check_numbers(df, path, problems, c, low=1, high=MAX_INT, integer=True, fix=fix)
-    for c in LAYER_COUNTS:
-        check_numbers(df, path, problems, c, low=0, high=MAX_INT, integer=True, fix=fix)
+        check_numbers(modeled, path, problems, c, low=1, high=MAX_INT, integer=True, fix=fix)
+    for c in LAYER_COUNTS[1:]:  # order: checked on every row above
+        check_numbers(modeled, path, problems, c, low=0, high=MAX_INT, integer=True, fix=fix)
     for c in DENSITIES:
-        check_numbers(df, path, problems, c, low=0.0, high=1.0, fix=fix)
+        check_numbers(modeled, path, problems, c, low=0.0, high=1.0, fix=fix)
     problems.raise_if_any(DataError)
     repeated = df["order"][df["order"].duplicated()]
     if len(repeated):
@@ -124,8 +135,30 @@ def read_layers_csv(path: Path) -> pd.DataFrame:
                         key_path="order",
                         fix="every layer needs its own order number; re-run `sparse-hw extract`")
     for c in (*LAYER_POSITIVE_INTS, *LAYER_COUNTS):
-        df[c] = df[c].astype("int64")
-    return df
+        modeled[c] = modeled[c].astype("int64")
+    skipped = df.loc[unmodeled, ["model", "checkpoint", "layer", "order", "op", "reason"]].copy()
+    skipped["order"] = skipped["order"].astype("int64")
+    # a modeled row's status columns say nothing further: they stay out of results.csv
+    modeled = modeled.drop(columns=["modeled", "reason"], errors="ignore")
+    return modeled.reset_index(drop=True), skipped.reset_index(drop=True)
+
+
+def _unmodeled_rows(df: pd.DataFrame, path: Path, problems: ProblemCollector, fix: str) -> np.ndarray:
+    """Which rows say ``modeled`` False (none without the column); a value other than True/False, or an
+    unmodeled row without a reason, is a problem."""
+    if "modeled" not in df.columns:
+        return np.zeros(len(df), dtype=bool)
+    text = df["modeled"].astype("string").str.strip().str.lower()
+    unmodeled = (text == "false").fillna(False).to_numpy(dtype=bool)
+    bad = ~(text.isin(["true", "false"]).fillna(False).to_numpy(dtype=bool))
+    for i in np.flatnonzero(bad)[:_MAX_LISTED]:
+        problems.add(f"{_row_name(df, i)}: modeled is {df['modeled'].iloc[i]!r}, not True or False", file=path,
+                     key_path="modeled", fix=fix)
+    reason = df["reason"].fillna("").astype(str).str.strip() if "reason" in df.columns else pd.Series([""] * len(df))
+    for i in np.flatnonzero(unmodeled & (reason == "").to_numpy())[:_MAX_LISTED]:
+        problems.add(f"{_row_name(df, i)}: modeled is False but the reason is blank", file=path,
+                     key_path="reason", fix=fix)
+    return unmodeled
 
 
 #: results.csv quantities that sums and ratios are taken of: finite and non-negative.

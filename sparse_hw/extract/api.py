@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,9 +32,9 @@ from .histogram import HIST_COLUMNS, weight_histogram
 from .layers import extractable_layers, geometry_function, unsupported_weight_layers
 from .loader import LoadedModel, RawCheckpoint, build, read_checkpoint
 from .masks import MASK_COLUMN, FirstSample, capture, refuse_with_pad, write_masks
-from .matmul import MATMUL_OP, MatmulTracer, merge_records, unexpressed_note
+from .matmul import MATMUL_OP, MatmulTracer, merge_records, unexpressed_note, unmodeled_products
 from .padding import awkward_dims, padded_dims
-from .record import ALL_COLUMNS, LayerRecord
+from .record import LayerRecord, UnmodeledLayer, layer_table
 from .render import DIALECTS, check_problem, problem_filename, render_problem
 
 LAYERS_CSV = "layers.csv"
@@ -113,6 +113,8 @@ class LayersFile(BaseModel):
     """What the user should know (skipped layers, folded masks, rebuilt layers...)."""
     layers: list[dict[str, Any]]
     """``LayerRecord.to_dict()`` of every layer, in order."""
+    unmodeled: list[dict[str, Any]] = Field(default_factory=list)
+    """``UnmodeledLayer.to_dict()`` of every layer without a Timeloop form (rows of layers.csv, no problem)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ class ExtractResult:
     notes: tuple[str, ...] = ()
     seconds: dict[str, float] = field(default_factory=dict)
     """Wall time of each phase: load, calibrate, write."""
+    unmodeled: tuple[UnmodeledLayer, ...] = ()
+    """Layers without a Timeloop form: rows of the layer table with the reason, no problem file."""
 
 
 @dataclass(frozen=True)
@@ -445,6 +449,8 @@ def extract(
         notes.append(f"the calibration data has only {meas.samples} samples (asked for {calib_samples})")
     if (note := unexpressed_note(tracer)) is not None:
         notes.append(note)
+    unmodeled = unmodeled_products(tracer, model=loaded.model_name, checkpoint=raw.checkpoint_id,
+                                   start=len(records))
     if flow.not_run:
         notes.append(f"not executed on the calibration data, not extracted: {', '.join(flow.not_run)}")
     skipped = unsupported_weight_layers(torch_model)
@@ -483,6 +489,7 @@ def extract(
             },
             force=force,
             masks=layer_masks,
+            unmodeled=unmodeled,
         )
     seconds["write"] = time.perf_counter() - t2
     return ExtractResult(
@@ -491,6 +498,7 @@ def extract(
         checkpoint_id=raw.checkpoint_id,
         notes=tuple(notes),
         seconds=seconds,
+        unmodeled=tuple(unmodeled),
         **written,
     )
 
@@ -508,6 +516,7 @@ def _write(
     settings: dict[str, Any],
     force: bool = False,
     masks: dict[str, Any] | None = None,
+    unmodeled: Sequence[UnmodeledLayer] = (),
 ) -> dict[str, Any]:
     import pandas as pd
 
@@ -521,6 +530,7 @@ def _write(
         checkpoint_file=raw.path.name, checkpoint_sha256=raw.sha256, checkpoint_source=raw.source, **facts,
         checkpoint_meta=raw.meta.model_dump(mode="json") if raw.meta is not None else None,
         calibration=calib, dialect=dialect, pad=pad, notes=notes, layers=[r.to_dict() for r in records],
+        unmodeled=[u.to_dict() for u in unmodeled],
     )  # fmt: skip
     checks: set[str] = set()
     inputs = [raw.path, *_data_paths(calib.data)]
@@ -531,10 +541,11 @@ def _write(
             texts[record.layer] = render_problem(record, dialect=dialect, header=header)
             path = atomic_write(tmp / PROBLEMS_DIR / name, texts[record.layer])
             checks.update(check_problem(path, record))
-        table = pd.DataFrame([r.to_row() for r in records], columns=list(ALL_COLUMNS))
+        table = layer_table(records, unmodeled)  # unmodeled rows last: named, with the reason, no problem
         mask_files = write_masks(tmp, records, masks, texts) if masks is not None else {}
         if masks is not None:
-            table[MASK_COLUMN] = [mask_files[r.layer][0] if r.layer in mask_files else "" for r in records]
+            table[MASK_COLUMN] = [mask_files[r.layer][0] if r.layer in mask_files else ""
+                                  for r in (*records, *unmodeled)]
         atomic_write(tmp / LAYERS_CSV, table.to_csv(index=False))
         atomic_write(
             tmp / WEIGHT_HIST_CSV, pd.DataFrame(hist, columns=list(HIST_COLUMNS)).to_csv(index=False)

@@ -22,7 +22,7 @@ from ..errors import DataError
 from .api import CalibrationInfo, ExtractResult, _write
 from .api import extract as extract_checkpoint
 from .loader import LoadedModel, RawCheckpoint, tensors_sha256
-from .record import ALL_COLUMNS, LayerRecord
+from .record import LayerRecord, layer_table
 
 IN_MEMORY_SOURCE = "in-memory module"
 
@@ -109,10 +109,9 @@ class LayerRecords(Sequence[LayerRecord]):
         return self.result.checkpoint_id
 
     def to_pandas(self):
-        """The layer table: the rows and columns of ``layers.csv``."""
-        import pandas as pd
-
-        return pd.DataFrame([r.to_row() for r in self.records], columns=list(ALL_COLUMNS))
+        """The layer table: the rows and columns of ``layers.csv``, layers without a Timeloop form included
+        (``modeled`` False, with the ``reason``)."""
+        return layer_table(self.records, self.result.unmodeled)
 
     def write(self, out: str | Path, *, force: bool = False) -> Path:
         """Write the extract folder (atomically), as ``sparse-hw extract --out`` does; returns it."""
@@ -124,7 +123,7 @@ class LayerRecords(Sequence[LayerRecord]):
                             fix="extract again with out=FOLDER")
         s = self._source
         _write(out, list(self.records), s["loaded"], s["raw"], s["calibration"], dialect=s["dialect"], pad=s["pad"],
-               notes=list(self.notes), settings=s["settings"], force=force)
+               notes=list(self.notes), settings=s["settings"], force=force, unmodeled=self.result.unmodeled)
         return Path(out)
 
 

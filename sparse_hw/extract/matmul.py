@@ -19,7 +19,8 @@ The second operand plays Timeloop's ``Weights``: an activation there gets its me
 ``hypergeometric`` model (``params`` and ``nnz`` stay 0: it stores no weights); a parameter gets the
 checkpoint's density and zero pattern, as a layer's weights do. A product that fits neither form
 (an einsum summing an index of one operand, a batch that is not the first axis, ...) is named with the
-reason in the extract notes, never dropped silently.
+reason in the extract notes and as a layer-table row (``modeled`` False, :func:`unmodeled_products`),
+never dropped silently.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from ..names import DensityModel
 from .activations import count_nonzero
 from .density import weight_pattern
 from .padding import awkward_dims, padded_dims
-from .record import LayerRecord
+from .record import LayerRecord, UnmodeledLayer
 
 MATMUL_OP = "matmul"
 
@@ -392,5 +393,20 @@ def unexpressed_note(tracer: MatmulTracer) -> str | None:
         f"{name} ({why})" for name, why in tracer.unexpressed.items())
 
 
+def unmodeled_products(tracer: MatmulTracer, *, model: str, checkpoint: str, start: int) -> list[UnmodeledLayer]:
+    """Every product without a Timeloop form as a layer-table row (``modeled`` False, the reason), ordered
+    after the ``start`` modeled layers, so that it is named in the table and never dropped silently."""
+    rows = []
+    for i, (name, why) in enumerate(tracer.unexpressed.items()):
+        modules = dict(tracer.root.named_modules())
+        owner = name.rpartition(".")[0]
+        while owner and owner not in modules:  # sdpa0.qk: the module is above the site
+            owner = owner.rpartition(".")[0]
+        module = modules.get(owner, tracer.root)
+        rows.append(UnmodeledLayer(model=model, checkpoint_id=checkpoint, layer=name, order=start + i, op=MATMUL_OP,
+                                   module_type=type(module).__name__, reason=why))
+    return rows
+
+
 __all__ = ["MATMUL_OP", "MatmulTracer", "Site", "Unexpressed", "einsum_operands", "merge_records", "product_dims",
-           "unexpressed_note"]
+           "unexpressed_note", "unmodeled_products"]

@@ -31,8 +31,11 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "input_nnz", "input_numel", "output_nnz", "output_numel",
     "calib_samples", "calib_batches", "calib_seed",
     "weight_density_source", "input_density_source", "output_density_source", "output_consumer",
-    "pattern_detail", "module_type", "method", "target_sparsity", "accuracy",
+    "pattern_detail", "module_type", "method", "target_sparsity", "accuracy", "modeled", "reason",
 )  # fmt: skip
+
+#: Columns only an :class:`UnmodeledLayer` fills (a modeled layer: ``True`` and blank).
+_STATUS_COLUMNS = ("modeled", "reason")
 
 ALL_COLUMNS: tuple[str, ...] = CSV_COLUMNS + EXTRA_COLUMNS
 
@@ -200,6 +203,8 @@ class LayerRecord:
                 row[col] = ";".join(f"{k}={v}" for k, v in self.prime_dims)
             elif col == "padded":
                 row[col] = ";".join(f"{k}:{self.dims[k]}->{v}" for k, v in self.padded)
+            elif col in _STATUS_COLUMNS:
+                row[col] = True if col == "modeled" else ""
             else:
                 row[col] = getattr(self, _CSV_TO_FIELD.get(col, col))
         return row
@@ -209,7 +214,7 @@ class LayerRecord:
         """Inverse of :meth:`to_row` (values may be strings, as read by ``csv.DictReader``)."""
         data: dict[str, Any] = {}
         for col in ALL_COLUMNS:
-            if col in _DERIVED and col != "nnz":
+            if (col in _DERIVED and col != "nnz") or col in _STATUS_COLUMNS:
                 continue
             if col not in row:
                 continue
@@ -230,6 +235,46 @@ class LayerRecord:
                 fix="re-run `sparse-hw extract`",
             )
         return record
+
+
+@dataclass(frozen=True)
+class UnmodeledLayer:
+    """A layer or product that does work but has no Timeloop CNN-layer form (issue 14): a row of the layer
+    table with ``modeled`` False and the reason, no problem file, and no dimensions or densities (a made-up
+    shape would put made-up energy into the network totals). Simulate skips it and says so."""
+
+    model: str
+    checkpoint_id: str
+    layer: str
+    order: int
+    """After every modeled layer's order (problem files are named by the modeled orders)."""
+    op: str
+    module_type: str
+    """The torch module class or the functional op (``torch.einsum``)."""
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_row(self) -> dict[str, Any]:
+        """One ``layers.csv`` row: its identity, ``modeled`` False and the reason; every number blank."""
+        row: dict[str, Any] = dict.fromkeys(ALL_COLUMNS, None)
+        row.update(model=self.model, checkpoint=self.checkpoint_id, layer=self.layer, order=self.order, op=self.op,
+                   module_type=self.module_type, modeled=False, reason=self.reason)
+        return row
+
+
+def layer_table(records, unmodeled=()):
+    """The layer table (``layers.csv``, ``records.to_pandas()``): the modeled layers, then the unmodeled ones.
+
+    With unmodeled rows the columns hold objects, so that blank cells do not turn the modeled rows' whole
+    numbers into floats (``6`` stays ``6`` in the CSV)."""
+    import pandas as pd
+
+    rows = [r.to_row() for r in records]
+    if not unmodeled:
+        return pd.DataFrame(rows, columns=list(ALL_COLUMNS))
+    return pd.DataFrame(rows + [u.to_row() for u in unmodeled], columns=list(ALL_COLUMNS), dtype=object)
 
 
 def _required(f: dataclasses.Field) -> bool:
@@ -280,4 +325,4 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["ALL_COLUMNS", "CSV_COLUMNS", "DIMS", "EXTRA_COLUMNS", "OPS", "LayerRecord"]
+__all__ = ["ALL_COLUMNS", "CSV_COLUMNS", "DIMS", "EXTRA_COLUMNS", "OPS", "LayerRecord", "UnmodeledLayer", "layer_table"]

@@ -106,9 +106,9 @@ def report(
     if len(seeds) > 1:
         manifest.settings["mapper_seeds"] = sorted(int(x) for x in seeds)
     tables = build_tables(inputs, baseline)
-    figures, skipped = figs.build_figures(
-        tables.summary, tables.layers, tables.energy_breakdown, tables.weight_hist
-    )
+    modeled = tables.layers[tables.layers["reason"].isna()] if "reason" in tables.layers else tables.layers
+    # layers without a Timeloop form (issue 14) have nothing to draw
+    figures, skipped = figs.build_figures(tables.summary, modeled, tables.energy_breakdown, tables.weight_hist)
     with atomic_dir(out, force=force, inputs=input_dirs) as tmp:
         written = write_tables(tables, tmp)
         drawn = figs.save_figures(figures, tmp / figs.FIGURES_DIR, formats)

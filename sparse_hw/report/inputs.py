@@ -26,6 +26,10 @@ BREAKDOWN_FILE = "breakdown.csv"
 MANIFEST_FILE = "manifest.json"
 WEIGHT_HIST_FILE = "weight_hist.csv"
 LAYERS_FILE = "layers.csv"
+#: Written by simulate beside results.csv when some layers have no Timeloop form (issue 14): model,
+#: checkpoint, layer, order, op, reason.
+SKIPPED_FILE = "skipped.csv"
+SKIPPED_COLUMNS = ("model", "checkpoint", "layer", "order", "op", "reason")
 #: At most this many sibling (and child) folders are looked at when searching for extract folders.
 _MAX_NEIGHBOURS = 200
 
@@ -39,6 +43,8 @@ class ReportInputs:
     weight_hist: pd.DataFrame
     files: tuple[Path, ...]
     notes: tuple[str, ...]
+    skipped: pd.DataFrame | None = None
+    """The layers simulate skipped (:data:`SKIPPED_COLUMNS`), None when none was."""
 
 
 def read_table(
@@ -230,7 +236,7 @@ def load_inputs(dirs: Sequence[str | Path], *, extract_dirs: Sequence[str | Path
     problems = ProblemCollector()
     notes: list[str] = []
     files: list[Path] = []
-    results, breakdowns, manifests, sim_dirs = [], [], [], []
+    results, breakdowns, manifests, sim_dirs, skipped = [], [], [], [], []
     if not dirs:
         raise DataError(
             "no simulate folder given", fix="pass one or more folders written by `sparse-hw simulate`"
@@ -273,6 +279,12 @@ def load_inputs(dirs: Sequence[str | Path], *, extract_dirs: Sequence[str | Path
         manifests.append(_read_manifest(folder, notes))
         if (folder / MANIFEST_FILE).is_file():
             files.append(folder / MANIFEST_FILE)
+        if (folder / SKIPPED_FILE).is_file():
+            sk = read_table(folder / SKIPPED_FILE, problems, SKIPPED_COLUMNS)
+            if sk is not None:
+                skipped.append(sk[list(SKIPPED_COLUMNS)].astype({"model": "string", "checkpoint": "string",
+                                                                 "layer": "string", "reason": "string"}))
+                files.append(folder / SKIPPED_FILE)
         bd_path = folder / BREAKDOWN_FILE
         if bd_path.is_file():
             bd = read_table(bd_path, problems, col.REQUIRED_BREAKDOWN_COLUMNS)
@@ -333,4 +345,5 @@ def load_inputs(dirs: Sequence[str | Path], *, extract_dirs: Sequence[str | Path
         weight_hist=hist,
         files=tuple(files),
         notes=tuple(notes),
+        skipped=pd.concat(skipped, ignore_index=True) if skipped else None,
     )

@@ -327,8 +327,33 @@ def build_tables(inputs, baseline: str | None = None) -> ReportTables:
         notes.append(f"which sparsity these architectures exploit is unknown: {unknown}")
     layers = layer_table(results, ckpts, archs, baseline, dense)
     summary = summary_table(results, ckpts, archs, baseline, dense, notes)
+    skipped = getattr(inputs, "skipped", None)
+    if skipped is not None and len(skipped):
+        layers = _with_unmodeled(layers, skipped, notes)
     breakdown = energy_breakdown_table(inputs.breakdown, results, notes)
     return ReportTables(summary, layers, breakdown, inputs.weight_hist, baseline, dense, tuple(notes))
+
+
+def _with_unmodeled(layers: pd.DataFrame, skipped: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """The layer table with one row per layer simulate skipped (no Timeloop form) and per architecture its
+    checkpoint ran on: empty energy and cycles, and the ``reason`` column (blank for modeled layers).
+    The network totals of the summary leave these layers out; a note says how many, per checkpoint."""
+    rows = []
+    for (model, ckpt), g in skipped.groupby(["model", "checkpoint"], sort=False):
+        mine = layers[(layers["model"].astype(str) == str(model)) & (layers["checkpoint"].astype(str) == str(ckpt))]
+        runs = mine.drop_duplicates(["arch", "backend"])
+        names = "; ".join(f"{s.layer} ({s.reason})" for s in g.itertuples())
+        notes.append(f"{model}/{ckpt}: {len(g)} layer(s) not modeled (no Timeloop problem), left out of the "
+                     f"network totals: {names}")
+        keep = ["model", "checkpoint", "checkpoint_label", "method", "target_sparsity", "accuracy", "is_dense",
+                "arch", "arch_exploits", "backend", "baseline_arch", "dense_checkpoint"]
+        for run in runs[keep].to_dict("records"):
+            rows += [run | {"layer": s.layer, "order": s.order, "op": s.op, "reason": s.reason}
+                     for s in g.itertuples()]
+    if not rows:
+        return layers
+    out = pd.concat([layers.assign(reason=pd.NA), pd.DataFrame(rows)], ignore_index=True)
+    return out[list(layers.columns) + ["reason"]]
 
 
 # ------------------------------------------------------------------------------------- for simulate

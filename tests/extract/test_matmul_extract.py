@@ -154,3 +154,73 @@ def test_product_dims_rules():
     assert a.shape == (2, 3, 5, 4) and b.shape == (2, 3, 4, 6)
     with pytest.raises(Unexpressed):
         einsum_operands("...ij,...jk->...ik", torch.zeros(2, 2), torch.zeros(2, 2))
+
+
+class SumWithin(nn.Module):
+    """A linear layer, then an einsum that sums within one operand: no Timeloop form (issue 14)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(12, 8)
+
+    def forward(self, x):
+        y = F.relu(self.fc(x)).view(-1, 2, 4)  # [B, 2, 4]
+        s = torch.einsum("bij,bjk->bi", y, y.transpose(1, 2))  # k summed within one operand
+        return y.flatten(1) + s.sum(1, keepdim=True)
+
+
+def test_an_unexpressible_layer_is_a_row_simulate_skips_it_and_the_report_lists_it(tmp_path, capsys):
+    import pandas as pd
+
+    from sparse_hw import pipeline
+
+    recs = sparse_hw.extract(SumWithin(), _batches((12,)), calib_samples=SAMPLES, batch_size=BATCH,
+                             out=tmp_path / "ex")
+    # a row of layers.csv and of the in-memory table, with the reason; no problem file
+    table = pd.read_csv(tmp_path / "ex" / "layers.csv")
+    row = table[table["layer"] == "einsum0"].iloc[0]
+    assert not row["modeled"] and "summed within one operand" in row["reason"]
+    assert pd.isna(row["macs"]) and pd.isna(row["C"])
+    assert table.loc[table["layer"] == "fc", "modeled"].tolist() == [True]
+    assert table.loc[table["layer"] == "fc", "C"].tolist() == [12]  # whole numbers stay whole
+    mem = recs.to_pandas()
+    assert mem.loc[mem["layer"] == "einsum0", "reason"].item() == row["reason"]
+    assert [p.name for p in recs.problems] == ["000_fc.yaml"]
+    # simulate skips it with one stderr line, and its results have no row for it
+    capsys.readouterr()
+    pipeline.simulate([tmp_path / "ex"], ["eyeriss_like"], out=tmp_path / "sim", workers=1, budget_s=5)
+    err = capsys.readouterr().err
+    assert "skipped layer einsum0" in err and "summed within one operand" in err
+    results = pd.read_csv(tmp_path / "sim" / "results.csv")
+    assert results["layer"].tolist() == ["fc"] and "reason" not in results.columns
+    # the report keeps it in its layer table, with empty energy and the reason, and says so
+    rep = sparse_hw.report(tmp_path / "sim", out=tmp_path / "rep")
+    layers = pd.read_csv(tmp_path / "rep" / "layers.csv")
+    skipped = layers[layers["layer"] == "einsum0"].iloc[0]
+    assert pd.isna(skipped["energy_pj"]) and "summed within one operand" in skipped["reason"]
+    assert any("1 layer(s) not modeled" in n and "einsum0" in n for n in rep.notes)
+    assert rep.summary["energy_pj"].notna().all()  # the totals are those of the modeled layers
+    assert rep.summary["energy_pj"].iloc[0] == pytest.approx(results["energy_pj"].sum())
+    # a second extract is byte-identical
+    sparse_hw.extract(SumWithin(), _batches((12,)), calib_samples=SAMPLES, batch_size=BATCH, out=tmp_path / "ex2")
+    assert (tmp_path / "ex2" / "layers.csv").read_bytes() == (tmp_path / "ex" / "layers.csv").read_bytes()
+    # layers.csv checks accept the row but still refuse bad ones
+    from sparse_hw.errors import DataError
+    from sparse_hw.table_checks import read_layer_table
+
+    modeled, unmodeled = read_layer_table(tmp_path / "ex" / "layers.csv")
+    assert modeled["layer"].tolist() == ["fc"] and unmodeled["layer"].tolist() == ["einsum0"]
+    for column, value, message in (("reason", "", "reason is blank"), ("modeled", "maybe", "not True or False")):
+        bad = table.copy()
+        bad[column] = bad[column].astype(object)
+        bad.loc[bad["layer"] == "einsum0", column] = value
+        bad.to_csv(tmp_path / "bad.csv", index=False)
+        with pytest.raises(DataError, match=message):
+            read_layer_table(tmp_path / "bad.csv")
+    bad = table.copy()
+    bad["C"] = bad["C"].astype(object)
+    bad.loc[bad["layer"] == "fc", "C"] = None  # a modeled row still needs its dimensions
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataError, match="line 2 .layer fc.: C is blank"):
+        read_layer_table(tmp_path / "bad.csv")
