@@ -15,6 +15,7 @@ from .errors import ConfigError
 from .io import sha256_bytes
 
 DENSITIES = ("statistical", "actual")
+#: layers.csv column naming each layer's mask file (relative to the extract folder; written by extract --masks)
 MASK_COLUMN = "mask_file"
 #: results.csv columns --density actual adds (relative errors: statistical / actual - 1)
 ACTUAL_COLUMNS = ("cycles_statistical", "cycles_actual", "cycles_stat_error",

@@ -294,14 +294,21 @@ def plot_pareto(rows: list[dict[str, Any]], title: str) -> bytes:
 
 def validate(arch: str, sets: Sequence[str], layers: Sequence[Path]) -> list[Axis]:
     """Every check that needs no work (architecture, ``--set`` paths and values, layers); raises ConfigError."""
+    return _validated(arch, sets, layers)[0]
+
+
+def _validated(
+    arch: str, sets: Sequence[str], layers: Sequence[Path]
+) -> tuple[list[Axis], list[Path], list[dict[str, Any]]]:
+    """:func:`validate`'s checks; also returns the architecture files and layers they read, so that
+    ``arch_sweep`` reads them once."""
     files = arch_files(arch)
     arch_yaml = next((f for f in files if f.name == "arch.yaml"), None)
     if arch_yaml is None:
         raise ConfigError("the architecture has no arch.yaml", file=Path(arch), key_path="ARCH",
                           fix="pass a built-in name (`sparse-hw arch list`) or a folder with arch.yaml")
     axes = resolve_axes(arch_yaml, sets)
-    _layer_inputs(layers)
-    return axes
+    return axes, files, _layer_inputs(layers)
 
 
 def arch_sweep(
@@ -329,10 +336,8 @@ def arch_sweep(
     from .pipeline import _cache_path
     from .sweep import LayerJob, job_settings, jobs_table, run_cached
 
-    axes = validate(arch, sets, layers)
-    files = arch_files(arch)
+    axes, files, layer_list = _validated(arch, sets, layers)
     root = next(f for f in files if f.name == "arch.yaml").parent
-    layer_list = _layer_inputs(layers)
     cache_path = _cache_path(out, cache)
     inputs = [*(Path(x) for x in layers), cache_path, root]
     check_out_dir(out, inputs=inputs, force=force)

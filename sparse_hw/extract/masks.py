@@ -32,6 +32,7 @@ import torch
 import yaml
 from torch import nn
 
+from ..actual import MASK_COLUMN
 from ..errors import ConfigError
 from ..io import atomic_write, dump_yaml
 from .activations import Dataflow
@@ -39,8 +40,6 @@ from .record import LayerRecord
 from .render import PROJECTIONS
 
 MASKS_DIR = "masks"
-#: layers.csv column naming each layer's mask file (relative to the extract folder)
-MASK_COLUMN = "mask_file"
 TENSORS = ("Weights", "Inputs", "Outputs")
 #: canonical axes of each tensor (see ``_canonical``) by the first dimension of a projection rank
 _AXES = {

@@ -328,8 +328,8 @@ class SparseAnalyzer:
             groups: dict[int, tuple[str, list[tuple[int, list[int]]]]] = {}
             for opt in lv.action_opts:
                 kind = {"gating": "gate", "skipping": "skip", "skipping_spatial": "spatial",
-                        "spatial_skipping": "spatial"}.get(opt.kind.replace("-", "_"))
-                if opt.kind.replace("-", "_") == "position_skipping":
+                        "spatial_skipping": "spatial"}.get(opt.kind)
+                if opt.kind == "position_skipping":
                     # Only the MICRO'22 artifact's Timeloop build parses it: accelergy-timeloop-
                     # infrastructure@micro22-artifact pins src/timeloop at 1eb0fd0a62fe, in no public Timeloop
                     # repository; v3.0.3's parser rejects the type (sparse-optimization-parser.cpp l. 536-553,

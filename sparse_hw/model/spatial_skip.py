@@ -42,7 +42,8 @@ class SpatialSkipResult:
 
 def uses_spatial_skipping(arch) -> bool:
     """Whether any level has a ``skipping-spatial`` action optimization (then the reduced fan-outs count)."""
-    kinds = {opt.kind.replace("-", "_") for lv in arch.storage for opt in lv.action_opts}
+    # kinds arrive normalized (`spec.base.norm_word`: hyphens already underscores)
+    kinds = {opt.kind for lv in arch.storage for opt in lv.action_opts}
     return bool(kinds & {"skipping_spatial", "spatial_skipping"})
 
 

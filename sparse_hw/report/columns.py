@@ -6,6 +6,7 @@ for labels. Ratios are dimensionless and always taken after summing (see :mod:`.
 
 from __future__ import annotations
 
+from ..actual import ACTUAL_COLUMNS
 from ..names import LAYER_TABLE_COLUMNS
 
 # ------------------------------------------------------------------ inputs: extract's layers.csv keys
@@ -99,10 +100,7 @@ LAYER_REPORT_COLUMNS: tuple[str, ...] = (
 
 #: Optional per-layer columns of ``simulate --density actual`` (the same mapping under the statistical
 #: density model and on the actual masks; ``*_stat_error`` = statistical / actual - 1), kept when present.
-ACTUAL_LAYER_COLUMNS: tuple[str, ...] = (
-    "cycles_statistical", "cycles_actual", "cycles_stat_error",
-    "energy_pj_statistical", "energy_pj_actual", "energy_stat_error",
-)  # fmt: skip
+ACTUAL_LAYER_COLUMNS: tuple[str, ...] = ACTUAL_COLUMNS
 
 # ------------------------------------------------------------------ outputs: the figures' own tables
 ENERGY_BREAKDOWN_COLUMNS: tuple[str, ...] = (

@@ -123,27 +123,25 @@ def test_technology_inside_the_table_is_priced_and_scaled(original: Path, tmp_pa
     assert f"45nm->{tech}" in summary  # the scaling is named in the provenance, not silent
 
 
-def test_model_autofill_refuses_bad_technology(original: Path, tmp_path: Path) -> None:
-    """`model` without ERT/ART estimates them; the same refusal applies, before anything is written."""
-    folder = _copy(original, tmp_path, "technology: 45nm", "technology: -3nm")
+def _assert_autofill_refused(folder: Path, says: str) -> None:
+    """`model` with ERT/ART removed estimates them; the refusal comes before anything is written."""
     (folder / "ERT.yaml").unlink()
     (folder / "ART.yaml").unlink()
     files = [str(folder / f.name) for f in input_files(CASE) if f.name not in ("ERT.yaml", "ART.yaml")]
     before = snapshot(folder)
     code, output = _invoke(["model", *files, "--out", str(folder / "out")])
-    _refused(code, output, A, "technology")
+    _refused(code, output, A, says)
     assert snapshot(folder) == before
+
+
+def test_model_autofill_refuses_bad_technology(original: Path, tmp_path: Path) -> None:
+    """`model` without ERT/ART estimates them; the same refusal applies, before anything is written."""
+    _assert_autofill_refused(_copy(original, tmp_path, "technology: 45nm", "technology: -3nm"), "technology")
 
 
 def test_model_autofill_refuses_nan_ports(original: Path, tmp_path: Path) -> None:
     folder = _copy(original, tmp_path, GLB, GLB + "            n_rdwr_ports: .nan\n")
-    (folder / "ERT.yaml").unlink()
-    (folder / "ART.yaml").unlink()
-    files = [str(folder / f.name) for f in input_files(CASE) if f.name not in ("ERT.yaml", "ART.yaml")]
-    before = snapshot(folder)
-    code, output = _invoke(["model", *files, "--out", str(folder / "out")])
-    _refused(code, output, A, "n_rdwr_ports")
-    assert snapshot(folder) == before
+    _assert_autofill_refused(folder, "n_rdwr_ports")
 
 
 # ------------------------------------------------------------------ spec errors in the user's spelling

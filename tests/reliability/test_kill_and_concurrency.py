@@ -63,6 +63,16 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _assert_no_orphans(pids: set[int]) -> None:
+    deadline = time.time() + 15
+    while time.time() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    orphans = [p for p in pids if _alive(p)]
+    for p in orphans:  # leave the machine clean even when the test fails
+        os.kill(p, signal.SIGKILL)
+    assert not orphans, f"processes {orphans} outlived their killed parent"
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the workers")
 def test_kill_9_of_simulate_leaves_no_worker_and_the_rerun_is_identical(project, tmp_path: Path) -> None:
     out, cache = tmp_path / "sim", tmp_path / "cache.sqlite"
@@ -78,13 +88,7 @@ def test_kill_9_of_simulate_leaves_no_worker_and_the_rerun_is_identical(project,
     assert len(workers) >= 2, "the pool's workers never appeared"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    deadline = time.time() + 15
-    while time.time() < deadline and any(_alive(w) for w in workers):
-        time.sleep(0.1)
-    orphans = [w for w in workers if _alive(w)]
-    for w in orphans:  # leave the machine clean even when the test fails
-        os.kill(w, signal.SIGKILL)
-    assert not orphans, f"workers {orphans} outlived their killed parent"
+    _assert_no_orphans(workers)
     assert not out.exists() or (out / "manifest.json").is_file()  # nothing half-written in place
     again = CliRunner().invoke(app, args[3:])  # the same command, in this process
     assert again.exit_code == 0, again.output

@@ -12,7 +12,6 @@ same place on any machine; the map test kills from outside, once its worker pool
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -25,7 +24,7 @@ from typer.testing import CliRunner
 
 from sparse_hw.cli import app
 from tests.reference_cases import input_files
-from tests.reliability.test_kill_and_concurrency import _alive, _children
+from tests.reliability.test_kill_and_concurrency import _assert_no_orphans, _children
 from tests.reliability.tiny import REPO, cli, cli_env, leftovers, snapshot, tiny_project
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find child processes")
@@ -86,16 +85,6 @@ def _run_killed(point: str, args: list[str], log: Path) -> None:
     err = log.read_text()
     assert proc.returncode == -signal.SIGKILL, f"{point} was never reached (exit {proc.returncode}): {err[-2000:]}"
     _assert_no_orphans(seen)
-
-
-def _assert_no_orphans(pids: set[int]) -> None:
-    deadline = time.time() + 15
-    while time.time() < deadline and any(_alive(p) for p in pids):
-        time.sleep(0.1)
-    orphans = [p for p in pids if _alive(p)]
-    for p in orphans:  # leave the machine clean even when the test fails
-        os.kill(p, signal.SIGKILL)
-    assert not orphans, f"processes {orphans} outlived their killed parent"
 
 
 def _prepare(stage: str, refs: dict[str, Path], tmp_path: Path, prior: bool) -> tuple[list[str], Path]:
