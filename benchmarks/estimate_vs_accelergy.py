@@ -3,8 +3,10 @@
 Prints, per component class, the number of entries, median and worst |error| of energy entries
 and of areas, then the totals and the time to estimate the full eyeriss_v2. Entries below 1e-4 pJ
 are compared at that resolution (ERT.yaml rounds to 6 decimals). Usage:
-``python benchmarks/estimate_vs_accelergy.py [REFERENCE] [--runs]`` (default ../shared/reference);
-``--runs`` also re-evaluates the 282 reference model runs with estimated tables (a few minutes).
+``python benchmarks/estimate_vs_accelergy.py [REFERENCE] [--models-only] [--loo] [--runs]`` (default
+../shared/reference). ``--loo`` adds the out-of-sample table: every component estimated with the recorded
+figures of its own primitive sizes held out (`held_out_summary`); ``--models-only`` one with no recorded
+figure looked up; ``--runs`` re-evaluates the 282 reference model runs with estimated tables (minutes).
 """
 
 from __future__ import annotations
@@ -18,31 +20,54 @@ from pathlib import Path
 
 import yaml
 
-from sparse_hw.estimate import estimate
+from sparse_hw.estimate import estimate, tables
 from sparse_hw.estimate.harvest import recorded_runs
 from sparse_hw.spec import load_spec
-from sparse_hw.spec.tables import ART, ERT
+from sparse_hw.spec.tables import ART, ERT, component_key
 
 
 def _err(est: float, rec: float) -> float:
     return abs(est - rec) / max(abs(rec), 1e-4)
 
 
-def main(root: Path, worst: int = 8) -> None:
+def held_out_summary(spec) -> list[dict]:
+    """The estimate of every component of the spec with the recorded figures of its own primitive
+    sizes (and every exact duplicate, any run, node, bank count) left out of all lookups and fits,
+    and no whole recorded component: the leave-one-size-out view of an unseen size."""
+    rows = []
+    for row in estimate(spec).summary:
+        only = {component_key(row["name"])}
+        with tables.holding_out(()), tables.tracing() as sizes:  # the primitives it is made of
+            estimate(spec, only=only)
+        with tables.holding_out(sizes):
+            rows += [r for r in estimate(spec, only=only).summary if r["name"] == row["name"]]
+    return rows
+
+
+def _generation(ert_path: Path) -> str:
+    """Which Accelergy made a recorded table: the ex_2d55108 snapshot's v0.4 outputs (hwcomponents and
+    NeuroSim plug-ins, `area_scale` compounds) or the 0.3-era plug-ins (CACTI, Aladdin, tables)."""
+    return "of which v0.4 (ex_2d55108)" if "ex_2d55108" in str(ert_path) else "of which 0.3 plug-ins"
+
+
+def main(root: Path, worst: int = 8, loo: bool = False) -> dict[str, tuple[list[float], list[float]]]:
+    """Print the per-class table; return class -> (energy errors, area errors)."""
     energy: dict[str, list[float]] = defaultdict(list)
     entries: list[tuple[float, str]] = []
     area: dict[str, list[float]] = defaultdict(list)
+    by_gen: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
     skipped = []
     for files, ert_p, art_p, jinja in recorded_runs(root):
+        gen = _generation(ert_p)
         try:
             spec = load_spec(files, jinja_data=jinja)
-            est = estimate(spec)
+            summary = held_out_summary(spec) if loo else estimate(spec).summary
             ert = ERT.model_validate(yaml.safe_load(ert_p.read_text())["ERT"])
             art = ART.model_validate(yaml.safe_load(art_p.read_text())["ART"]) if art_p and art_p.is_file() else None
         except Exception as exc:  # noqa: BLE001 - report, do not stop
             skipped.append(f"{ert_p.relative_to(root)}: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}")
             continue
-        for row in est.summary:
+        for row in summary:
             cls, name = row["class"], row["name"]
             rec = ert.component(name)
             if rec is not None:
@@ -50,11 +75,13 @@ def main(root: Path, worst: int = 8) -> None:
                     r = rec.energy(a["name"])
                     if r is not None:
                         energy[cls].append(_err(a["energy"], r))
+                        by_gen[gen][0].append(energy[cls][-1])
                         entries.append((energy[cls][-1], f"{cls} {name} {a['name']}: {a['energy']:.6g} vs "
                                         f"{r:.6g} pJ ({ert_p.relative_to(root)})"))
             ra = art.component(name) if art is not None else None
             if ra is not None:
                 area[cls].append(_err(row["area"], ra.area))
+                by_gen[gen][1].append(area[cls][-1])
                 entries.append((area[cls][-1], f"{cls} {name} area: {row['area']:.6g} vs {ra.area:.6g} um^2"
                                 f" ({ert_p.relative_to(root)})"))
     print(f"{'class':28s} {'n_E':>5s} {'med E':>8s} {'max E':>8s} {'n_A':>5s} {'med A':>8s} {'max A':>8s}")
@@ -66,6 +93,9 @@ def main(root: Path, worst: int = 8) -> None:
     all_a = [x for v in area.values() for x in v]
     print(f"{'ALL':28s} {len(all_e):5d} {_p(all_e, statistics.median)} {_p(all_e, max)} {len(all_a):5d} "
           f"{_p(all_a, statistics.median)} {_p(all_a, max)}")
+    for gen, (e, a) in sorted(by_gen.items()):
+        print(f"  {gen:26s} {len(e):5d} {_p(e, statistics.median)} {_p(e, max)} {len(a):5d} "
+              f"{_p(a, statistics.median)} {_p(a, max)}")
     print(f"worst {worst} entries:")
     for err, text in sorted(entries, reverse=True)[:worst]:
         print(f"  {err:8.1%}  {text}")
@@ -78,6 +108,7 @@ def main(root: Path, worst: int = 8) -> None:
     print(f"runs not loaded/estimated: {len(skipped)}")
     for s in skipped:
         print("  " + s)
+    return {c: (energy.get(c, []), area.get(c, [])) for c in set(energy) | set(area)}
 
 
 def whole_runs(limit: int | None = None) -> None:
@@ -157,17 +188,14 @@ if __name__ == "__main__":
     root = Path(args[0]) if args else Path(__file__).resolve().parents[2] / "shared" / "reference"
     print("== recorded figures first, then models (what sparse-hw uses)")
     main(root)
-    if "--models-only" in sys.argv:  # out of sample: no recorded figure is looked up
-        from sparse_hw.estimate import tables
-
-        tables.USE_RECORDED = False
-        tables.recorded_index.cache_clear()
-        tables.recorded_by_class.cache_clear()
-        print("\n== models only (no recorded figure looked up: the out-of-sample view)")
-        main(root)
-        tables.USE_RECORDED = True
-        tables.recorded_index.cache_clear()
-        tables.recorded_by_class.cache_clear()
+    if "--models-only" in sys.argv:  # no recorded figure is looked up (the fits keep every one)
+        print("\n== models only (no recorded figure looked up; the fits still see every recorded size)")
+        with tables.models_only():
+            main(root)
+    if "--loo" in sys.argv:  # out of sample: each component with its own sizes' figures held out
+        print("\n== leave-one-size-out (each component priced with every recorded figure of its primitive"
+              " sizes left out of lookups and fits, and no whole recorded component)")
+        main(root, loo=True)
     if "--runs" in sys.argv:  # the 282 reference model runs and the example runs (a few minutes)
         whole_runs()
         example_runs()

@@ -24,7 +24,8 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError, SparseHwError
-from .io import RunManifest, atomic_dir, atomic_write, check_out_dir, dump_yaml, load_yaml
+from .io import RunManifest, atomic_dir, atomic_write, check_out_dir, dump_yaml, load_yaml, out_lock
+from .pareto import pareto_mask
 
 #: short names accepted when the component spells the attribute the smartbuffer way
 ALIASES = {"depth": "data_storage_depth", "width": "data_storage_width"}
@@ -197,8 +198,11 @@ def _drop_tables(path: Path, drop: set[str]) -> str | None:
 
 
 def write_point(files: Sequence[Path], root: Path, dest: Path, axes: Sequence[Axis],
-                values: Sequence[str]) -> list[Path]:
-    """Copy the architecture files to ``dest`` with this point's values and the changed tables dropped."""
+                values: Sequence[str], texts: dict[Path, str] | None = None) -> list[Path]:
+    """Copy the architecture files to ``dest`` with this point's values and the changed tables dropped.
+
+    ``texts`` memoizes the files other than arch.yaml, which are the same at every point (parsing and
+    re-dumping a recorded ERT was most of a point's set-up time): pass one dict for a whole grid."""
     arch_yaml = next(f for f in files if f.name == "arch.yaml")
     by_name = {str(n["name"]): n for n, _ in _nodes(arch_yaml)}
     edits = []
@@ -211,8 +215,12 @@ def write_point(files: Sequence[Path], root: Path, dest: Path, axes: Sequence[Ax
         target = dest / f.relative_to(root)
         if f == arch_yaml:
             text = _edit_lines(f.read_text(encoding="utf-8"), edits, f)
+        elif texts is not None and f in texts:
+            text = texts[f]
         else:
             text = (_drop_tables(f, drop) if drop else None) or f.read_text(encoding="utf-8")
+            if texts is not None:
+                texts[f] = text
         out.append(atomic_write(target, text))
     return out
 
@@ -257,12 +265,6 @@ def _precheck(files: list[Path]) -> str | None:
     return None
 
 
-def pareto_mask(energy: Sequence[float], cycles: Sequence[float]) -> list[bool]:
-    """True where no other point is at least as good on both and better on one (lower is better)."""
-    pts = list(zip(energy, cycles))
-    return [not any((e2 <= e and c2 <= c) and (e2 < e or c2 < c) for e2, c2 in pts) for e, c in pts]
-
-
 def plot_pareto(rows: list[dict[str, Any]], title: str) -> bytes:
     """Energy against cycles, coloured by area, the Pareto front joined and labelled (PNG bytes)."""
     from matplotlib.figure import Figure
@@ -292,23 +294,35 @@ def plot_pareto(rows: list[dict[str, Any]], title: str) -> bytes:
     return buf.getvalue()
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A validated sweep: its axes, the architecture files and the layers, read once (see :func:`prepare`)."""
+
+    given: tuple  # (arch, sets, layers) as passed: arch_sweep reuses the plan only for these
+    axes: list[Axis]
+    files: list[Path]
+    layers: list[dict[str, Any]]
+
+
 def validate(arch: str, sets: Sequence[str], layers: Sequence[Path]) -> list[Axis]:
     """Every check that needs no work (architecture, ``--set`` paths and values, layers); raises ConfigError."""
-    return _validated(arch, sets, layers)[0]
+    return prepare(arch, sets, layers).axes
 
 
-def _validated(
-    arch: str, sets: Sequence[str], layers: Sequence[Path]
-) -> tuple[list[Axis], list[Path], list[dict[str, Any]]]:
-    """:func:`validate`'s checks; also returns the architecture files and layers they read, so that
-    ``arch_sweep`` reads them once."""
+def prepare(arch: str, sets: Sequence[str], layers: Sequence[Path]) -> Plan:
+    """:func:`validate`'s checks, keeping what they read: pass the plan to ``arch_sweep(plan=...)`` so
+    that a caller that validates first (the CLI, before its progress bar) does not validate twice."""
     files = arch_files(arch)
     arch_yaml = next((f for f in files if f.name == "arch.yaml"), None)
     if arch_yaml is None:
         raise ConfigError("the architecture has no arch.yaml", file=Path(arch), key_path="ARCH",
                           fix="pass a built-in name (`sparse-hw arch list`) or a folder with arch.yaml")
     axes = resolve_axes(arch_yaml, sets)
-    return axes, files, _layer_inputs(layers)
+    return Plan(_given(arch, sets, layers), axes, files, _layer_inputs(layers))
+
+
+def _given(arch: str, sets: Sequence[str], layers: Sequence[Path]) -> tuple:
+    return str(arch), tuple(sets), tuple(str(Path(x)) for x in layers)
 
 
 def arch_sweep(
@@ -323,20 +337,41 @@ def arch_sweep(
     scheduler: str | None = None,
     seed: int = 0,
     budget_s: float | None = None,
+    max_exact: int | None = None,
     metrics: Sequence[str] | None = None,
     pad: bool = True,
+    warm: bool = True,
     force: bool = False,
+    plan: Plan | None = None,
     progress: Callable[[Any, int], None] | None = None,
     log: Callable[[str], None] = lambda m: None,
 ) -> Path:
-    """Run the grid of ``sets`` on ``arch`` over ``layers``; write sweep.csv, layers.csv, pareto.png."""
+    """Run the grid of ``sets`` on ``arch`` over ``layers``; write sweep.csv, layers.csv, pareto.png.
+
+    ``warm``: map each layer first at the *anchor* points (every attribute axis at its first value, one
+    per combination of fan-out values), then at the others with the anchors' best mappings of that
+    layer as seeds (`Mapper.run`): never a worse mapping than a cold search with the same settings;
+    uncapped, a faster search (the seed's bound prunes more), capped, a better mapping for the same work.
+    Seeds depend on the grid only, never on timing: results stay deterministic.
+    ``max_exact`` caps each search's exact evaluations (deterministic, unlike ``budget_s``)."""
+    with out_lock(out):  # for the whole stage, as simulate's _owns_out: a second sweep is refused at once
+        return _arch_sweep(arch, sets, layers, out=out, cache=cache, workers=workers, engine=engine,
+                           scheduler=scheduler, seed=seed, budget_s=budget_s, max_exact=max_exact,
+                           metrics=metrics, pad=pad, warm=warm, force=force, plan=plan, progress=progress,
+                           log=log)
+
+
+def _arch_sweep(arch, sets, layers, *, out, cache, workers, engine, scheduler, seed, budget_s, max_exact, metrics,
+                pad, warm, force, plan, progress, log) -> Path:
     import pandas as pd
 
     from .mapper.search import resolve_jobs
     from .pipeline import _cache_path
-    from .sweep import LayerJob, job_settings, jobs_table, run_cached
+    from .sweep import LayerJob, job_settings, jobs_table
 
-    axes, files, layer_list = _validated(arch, sets, layers)
+    if plan is None or plan.given != _given(arch, sets, layers):
+        plan = prepare(arch, sets, layers)
+    axes, files, layer_list = plan.axes, plan.files, plan.layers
     root = next(f for f in files if f.name == "arch.yaml").parent
     cache_path = _cache_path(out, cache)
     inputs = [*(Path(x) for x in layers), cache_path, root]
@@ -346,24 +381,28 @@ def arch_sweep(
     if reest:
         log(f"re-estimated at every point with sparse-hw's estimator (recorded ERT/ART entries dropped): "
             f"{', '.join(reest)}")
-    settings = job_settings(seed=seed, budget_s=budget_s, metrics=tuple(metrics) if metrics else None, pad=pad)
+    settings = job_settings(seed=seed, budget_s=budget_s, max_exact=max_exact or None,
+                            metrics=tuple(metrics) if metrics else None, pad=pad)
     arch_label = Path(arch).name if Path(arch).is_dir() else arch
     started = time.time()
     workers = resolve_jobs(workers)
     with atomic_dir(out, force=force, inputs=inputs) as tmp:
         points, jobs, owners = [], [], []
+        texts: dict[Path, str] = {}
+        anchors = _anchors(axes, grid) if warm else set(range(len(grid)))
         for i, values in enumerate(grid):
             pid = f"p{i:03d}"
-            pfiles = write_point(files, root, tmp / "points" / pid, axes, values)
+            pfiles = write_point(files, root, tmp / "points" / pid, axes, values, texts)
             reason = _precheck(pfiles)
             points.append({"point": pid, "values": values, "reason": reason})
             if reason is None:
+                mine = settings + (("keep_best", True),) if warm and i in anchors else settings
                 for lay in layer_list:
                     jobs.append(LayerJob(arch=f"{arch_label}@{pid}", arch_files=tuple(map(str, pfiles)),
-                                         backend="builtin", settings=settings, **lay))
+                                         backend="builtin", settings=mine, **lay))
                     owners.append(i)
-        results = run_cached(jobs, cache_path, workers=workers, engine=engine, scheduler=scheduler,
-                             progress=progress)
+        results = _run_waves(jobs, [o in anchors for o in owners], cache_path, workers=workers, engine=engine,
+                             scheduler=scheduler, progress=progress)
         rows, layer_rows = _tables(axes, points, layer_list, results, owners, reest)
         columns = ["point", *(a.path for a in axes), "status", "energy_pj", "cycles", "area_um2", "edp_pj_cycles",
                    "pareto", "layers", "reestimated", "reason"]
@@ -377,7 +416,8 @@ def arch_sweep(
             "resolved": {a.path: f"{a.node}.{a.section}.{a.attr}" for a in axes},
             "reestimated": reest, "points": len(grid), "layers": len(layer_list), "jobs": len(jobs),
             "cache_hits": sum(r.cached for r in results), "backend": "builtin", "engine": engine,
-            "workers": workers, "budget_s": budget_s, "metrics": list(metrics or []), "pad": pad,
+            "workers": workers, "budget_s": budget_s, "max_exact": max_exact, "warm_start": warm,
+            "metrics": list(metrics or []), "pad": pad,
             "cache": str(cache_path),
         })
         for f in files:
@@ -388,6 +428,47 @@ def arch_sweep(
         manifest.outputs = ["sweep.csv", "layers.csv", "timings.csv", "pareto.png", "points/"]
         manifest.finish().write(tmp)
     return Path(out)
+
+
+def _anchors(axes: Sequence[Axis], grid: Sequence[tuple[str, ...]]) -> set[int]:
+    """Grid points mapped cold: every attribute axis at its first value (one per fan-out combination)."""
+    attr = [k for k, a in enumerate(axes) if a.section != "spatial"]
+    return {i for i, values in enumerate(grid) if all(values[k] == axes[k].values[0] for k in attr)}
+
+
+def _run_waves(jobs: list, anchor: list[bool], cache_path: Path, *, workers: int, engine: str,
+               scheduler: str | None, progress) -> list:
+    """Run the anchor points' jobs, then the others seeded with the anchors' best mapping of their layer.
+
+    The seeds of a job are the anchors' results for the same layer file, in anchor order: a function
+    of the grid, not of which job finished first, so any engine and worker count give the same CSV."""
+    import dataclasses
+    import json
+
+    from .sweep import ResultCache, run_sweep
+
+    store = ResultCache(cache_path)
+    report = (lambda r: progress(r, len(jobs))) if progress else None
+    try:
+        first = [i for i, a in enumerate(anchor) if a]
+        done = dict(zip(first, run_sweep([jobs[i] for i in first], cache=store, workers=workers, engine=engine,
+                                         scheduler=scheduler, progress=report)))
+        seeds: dict[str, list] = {}
+        for i in first:
+            best = done[i].payload.get("best_mapping")
+            if best:
+                seeds.setdefault(jobs[i].problem_file, []).append(best)
+        rest = [i for i, a in enumerate(anchor) if not a]
+        later = []
+        for i in rest:
+            mine = seeds.get(jobs[i].problem_file)
+            extra = (("warm_start", json.dumps(mine, sort_keys=True)),) if mine else ()
+            later.append(dataclasses.replace(jobs[i], settings=jobs[i].settings + extra))
+        done.update(zip(rest, run_sweep(later, cache=store, workers=workers, engine=engine, scheduler=scheduler,
+                                        progress=report)))
+    finally:
+        store.close()
+    return [done[i] for i in range(len(jobs))]
 
 
 def _tables(axes, points, layer_list, results, owners, reest) -> tuple[list[dict], list[dict]]:

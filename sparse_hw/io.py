@@ -14,13 +14,11 @@ import re
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import ConfigError, SpecError
 from .safe_yaml import DepthLimitedComposer, read_input_text
@@ -177,16 +175,26 @@ def _leftovers(path: Path) -> list[tuple[Path, int, str]]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    if pid <= 0 or pid == os.getpid():  # 0: a legacy name without a pid; never probe the process group
-        return True
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs: another user's process counts as alive, a zombie (killed, not yet
+    reaped) as dead. Shared by the leftover clean-up here and the sweep workers' parent watch."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:  # alive, but another user's process
         return True
-    return True
+    try:  # its parent may be waiting on our output: a zombie will never finish its work
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):  # no /proc (macOS), or it was reaped meanwhile
+        return True
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0 or pid == os.getpid():  # 0: a legacy name without a pid; never probe the process group
+        return True
+    return pid_alive(pid)
 
 
 def _remove(entry: Path) -> None:
@@ -529,43 +537,26 @@ def versions() -> dict[str, str]:
     """Versions of the interpreter and the libraries whose numbers end up in outputs."""
     from . import __version__
 
+    from importlib import metadata
+
     out = {"sparse_hw": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
-    for mod in ("numpy", "pandas", "torch", "torch_pruning", "pydantic"):
+    # Read from the installed distributions' metadata: importing torch only to print its version cost
+    # a sweep or a simulate ~4 s of start-up (a loaded module's own __version__ wins, it is what ran).
+    for mod, dist in (("numpy", "numpy"), ("pandas", "pandas"), ("torch", "torch"),
+                      ("torch_pruning", "torch-pruning"), ("pydantic", "pydantic")):
+        loaded = sys.modules.get(mod)
         try:
-            out[mod] = __import__(mod).__version__
+            out[mod] = str(loaded.__version__) if loaded is not None else metadata.version(dist)
         except Exception:  # noqa: BLE001 - an optional library may be missing
             continue
     return out
 
 
-class RunManifest(BaseModel):
-    """Provenance of one run folder: what ran, on what inputs, with which seeds and versions."""
+def __getattr__(name: str) -> object:
+    """``RunManifest`` lives in `sparse_hw.manifest` (pydantic, imported on first use: reading an input
+    file must not pay for it, issue 15, item 14); ``from sparse_hw.io import RunManifest`` still works."""
+    if name == "RunManifest":
+        from .manifest import RunManifest
 
-    model_config = ConfigDict(extra="forbid")
-
-    stage: str
-    command: list[str] = Field(default_factory=lambda: list(sys.argv))
-    versions: dict[str, str] = Field(default_factory=versions)
-    seeds: dict[str, int | None] = Field(default_factory=dict)
-    inputs: dict[str, str] = Field(default_factory=dict, description="input path -> sha256")
-    settings: dict[str, Any] = Field(default_factory=dict)
-    outputs: list[str] = Field(default_factory=list)
-    started: float = Field(default_factory=time.time)
-    finished: float | None = None
-    status: str = "running"
-
-    def add_input(self, path: str | Path) -> None:
-        p = Path(path)
-        if p.is_file():
-            self.inputs[str(p)] = sha256_file(p)
-        elif p.is_dir():
-            for f in sorted(q for q in p.rglob("*") if q.is_file()):
-                self.inputs[str(f)] = sha256_file(f)
-
-    def finish(self, status: str = "ok") -> RunManifest:
-        self.finished = time.time()
-        self.status = status
-        return self
-
-    def write(self, folder: str | Path) -> Path:
-        return atomic_write(Path(folder) / "manifest.json", self.model_dump_json(indent=2) + "\n")
+        return RunManifest
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BackendError, ConfigError, MappingError
-from .io import RunManifest, atomic_dir, atomic_write, atomic_write_json, check_out_dir, out_lock
+from .io import atomic_dir, atomic_write, atomic_write_json, check_out_dir, out_lock
 
 
 # ---------------------------------------------------------------------------------- model / map
@@ -38,12 +38,15 @@ def model_files(
 ):
     """Evaluate the mapping in ``files`` (Timeloop inputs); optionally write the outputs to ``out``.
     ``jinja``: variables for templated inputs (``--jinja KEY=VALUE``)."""
-    from .backends.analytical import BuiltinBackend
+    from .backends.inputs import load_files
 
     paths = _with_arch(files, arch)
     if out is not None:
         check_out_dir(out, inputs=paths, force=force)
-    ev = BuiltinBackend().model(paths, jinja_data=jinja)
+    spec = load_files(paths, jinja)  # read and validated before numpy and the engine are imported
+    from .backends.analytical import model_spec
+
+    ev = model_spec(spec)
     if out is not None:
         _write_eval(out, ev, stage="model", inputs=paths, mapping=ev.mapping, force=force)
     return ev
@@ -66,12 +69,14 @@ def map_files(
 ):
     """Search the best mapping for ``files``; returns (SearchResult, Evaluation) and writes ``out``.
     ``jinja``: variables for templated inputs (``--jinja KEY=VALUE``)."""
-    from .backends.analytical import load_files, map_spec, mapping_yaml
+    from .backends.inputs import load_files
 
     paths = _with_arch(files, arch)
     if out is not None:
         check_out_dir(out, inputs=paths, force=force)
-    spec = load_files(paths, jinja)
+    spec = load_files(paths, jinja)  # read and validated before numpy, the engine and the mapper are imported
+    from .backends.analytical import map_spec, mapping_yaml
+
     overrides: dict[str, Any] = {"seed": seed, "budget_s": budget_s, "jobs": jobs, "mode": mode}
     if metrics:
         overrides["metrics"] = list(metrics)
@@ -81,6 +86,8 @@ def map_files(
         with atomic_dir(out, force=force, inputs=paths) as tmp:
             atomic_write(tmp / "map.yaml", mapping_yaml(result, engine))
             _eval_files(tmp, ev)
+            from .manifest import RunManifest  # pydantic: only when a folder is written
+
             manifest = RunManifest(stage="map", seeds={"mapper": result.stats().get("seed", seed)},
                                    settings=result.stats() | {"metrics": list(metrics or [])} | _estimated(ev))
             for p in paths:
@@ -111,6 +118,8 @@ def _write_eval(out: Path, ev, *, stage: str, inputs: Sequence[Path], mapping, f
         _eval_files(tmp, ev)
         if mapping:
             atomic_write(tmp / "map.yaml", dump_yaml(mapping))
+        from .manifest import RunManifest
+
         manifest = RunManifest(stage=stage)
         manifest.settings.update(_estimated(ev))
         for p in inputs:
@@ -377,6 +386,8 @@ def simulate(
             atomic_write(tmp / "mappings" / name, text)
         if len(skipped):  # the layers without a Timeloop form, for the report
             atomic_write(tmp / SKIPPED_FILE, skipped.to_csv(index=False))
+        from .manifest import RunManifest
+
         manifest = RunManifest(
             stage="simulate",
             seeds={"mapper": seed},
@@ -444,6 +455,8 @@ def run(config_path: Path, *, log: Callable[[str], None] = lambda m: None, train
         raise ConfigError(f"the run folder {run_dir} is an existing file", file=config_path, key_path="out",
                           fix="point `out` at a folder (new, or one of an earlier run)")
     run_dir.mkdir(parents=True, exist_ok=True)
+    from .manifest import RunManifest
+
     manifest = RunManifest(stage="run", seeds={"run": cfg.seed}, settings=cfg.model_dump(mode="json"))
     manifest.add_input(config_path)
     started = time.time()

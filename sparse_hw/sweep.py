@@ -26,7 +26,7 @@ from typing import Any
 
 from . import __version__
 from .errors import ConfigError, SparseHwError
-from .io import sha256_bytes
+from .io import pid_alive, sha256_bytes
 from .model.result import ENGINE_VERSION
 
 _log = logging.getLogger(__name__)
@@ -222,17 +222,7 @@ def _worker_init(parent: int) -> None:
             armed = ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0) == 0
 
     def parent_alive() -> bool:
-        try:
-            os.kill(parent, 0)
-        except ProcessLookupError:
-            return False
-        except OSError:
-            return True
-        try:  # killed but not yet reaped (a zombie) is dead too: its own parent may wait on our output
-            with open(f"/proc/{parent}/stat", "rb") as fh:
-                return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-        except (OSError, IndexError):
-            return True
+        return pid_alive(parent)  # a zombie parent counts as dead: its own parent may wait on our output
 
     if not parent_alive():  # it died before the guard was armed
         os._exit(1)
@@ -267,9 +257,12 @@ def run_sweep(
     scheduler: str | None = None,
     progress: Callable[[JobResult], None] | None = None,
 ) -> list[JobResult]:
-    """Run every job (cached ones are read back), in job order; results are identical for any engine."""
+    """Run every job (cached ones are read back), in job order; results are identical for any engine.
+
+    Jobs with the same key (two layers of one shape and densities on one architecture) run once."""
     results: dict[int, JobResult] = {}
     todo: list[tuple[int, LayerJob, str]] = []
+    twins: dict[str, list[int]] = {}  # key -> the later jobs that share it
     for i, job in enumerate(jobs):
         key = job.key
         payload = cache.get(key) if cache is not None else None
@@ -277,7 +270,10 @@ def run_sweep(
             results[i] = JobResult(job, payload, cached=True, seconds=0.0)
             if progress:
                 progress(results[i])
+        elif key in twins:
+            twins[key].append(i)
         else:
+            twins[key] = []
             todo.append((i, job, key))
 
     def finish(i: int, job: LayerJob, key: str, payload, error, seconds) -> None:
@@ -286,6 +282,10 @@ def run_sweep(
         results[i] = JobResult(job, payload or {}, cached=False, seconds=seconds, error=error)
         if progress:
             progress(results[i])
+        for j in twins.get(key, ()):  # the same computation: reported as a cache hit of this run
+            results[j] = JobResult(jobs[j], payload or {}, cached=payload is not None, seconds=0.0, error=error)
+            if progress:
+                progress(results[j])
 
     if engine == "dask":
         _run_dask(todo, scheduler, workers, finish)

@@ -24,6 +24,9 @@ LAYER_POSITIVE_INTS = (
 LAYER_COUNTS = ("order", "macs", "params", "nnz")
 #: Fractions in [0, 1].
 DENSITIES = ("weight_density", "input_density", "output_density")
+#: Fractions in [0, 1] of columns that layers.csv files of older versions lack (checked when present):
+#: ``input_density_padded`` is the Inputs density the problem states (padding border included).
+LAYER_OPTIONAL_DENSITIES = ("input_density_padded",)
 #: The largest dimension or count accepted (a 10^29 dimension is an edit, not a layer).
 MAX_INT = 2**62
 #: Problems listed before the rest are summarized.
@@ -128,6 +131,8 @@ def read_layer_table(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         check_numbers(modeled, path, problems, c, low=0, high=MAX_INT, integer=True, fix=fix)
     for c in DENSITIES:
         check_numbers(modeled, path, problems, c, low=0.0, high=1.0, fix=fix)
+    for c in LAYER_OPTIONAL_DENSITIES:  # absent in older files: check_numbers skips a missing column
+        check_numbers(modeled, path, problems, c, low=0.0, high=1.0, required=False, fix=fix)
     problems.raise_if_any(DataError)
     repeated = df["order"][df["order"].duplicated()]
     if len(repeated):

@@ -8,7 +8,7 @@ both backends on the same inputs and compare.
 from __future__ import annotations
 
 import dataclasses
-import logging
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,43 +18,15 @@ import numpy as np
 from ..errors import MappingError, SpecError
 from ..io import dump_yaml
 from ..mapper.constraints import compile_rules
-from ..mapper.search import Mapper, SearchResult, SearchSettings, awkward_dims
+from ..mapper.search import Mapper, SearchResult, SearchSettings, awkward_dims, seed_json, seeds_batch
 from ..model.evaluate import Engine
 from ..model.mapping import mapping_to_directives
 from ..model.problem import ProblemModel
 from ..model.result import Evaluation
+from .inputs import load_files
 
 #: Timeloop's metric names (and spellings) -> ours.
 _METRIC_ALIASES = {"delay": "delay", "cycles": "delay", "energy": "energy", "edp": "edp"}
-
-
-def load_files(files: Sequence[str | Path], jinja_data: dict[str, Any] | None = None):
-    """Load and validate Timeloop input files as one merged spec (the spec layer); ``jinja_data`` are
-    the variables for templates (``--jinja KEY=VALUE``, timeloopfe's ``jinja_parse_data``)."""
-    import tempfile
-
-    from ..spec import load_spec
-    from ..spec.problem_shape import fit_problem_files
-
-    with tempfile.TemporaryDirectory(prefix="sparse-hw-fit-") as work:
-        fitted = fit_problem_files([Path(f) for f in files], Path(work), jinja_data)
-        spec = load_spec(fitted, jinja_data=jinja_data)
-    _fill_tables(spec)
-    return spec
-
-
-def _fill_tables(spec) -> None:
-    """Estimate the ERT/ART entries the inputs lack (passed tables win per component); say so on stderr."""
-    from ..estimate import fill_missing, notes_for
-
-    if fill_missing(spec):
-        for note in notes_for(spec):
-            if note not in _SAID:  # once per process: a sweep loads the same architecture many times
-                _SAID.add(note)
-                logging.getLogger("sparse_hw.estimate").warning(note)
-
-
-_SAID: set[str] = set()
 
 
 def pad_problem(problem: ProblemModel, sizes: dict[str, int]) -> ProblemModel:
@@ -108,8 +80,10 @@ def _metric(name: str) -> str:
 
 
 def map_spec(spec, *, arch_name: str | None = None, overrides: dict[str, Any] | None = None,
-             pad: bool = False, progress=None) -> tuple[SearchResult, Engine]:
-    """Search the best mapping of a loaded spec; returns the result and the engine used."""
+             pad: bool = False, progress=None, seeds=None) -> tuple[SearchResult, Engine]:
+    """Search the best mapping of a loaded spec; returns the result and the engine used.
+
+    ``seeds``: warm-start mappings (`sparse_hw.mapper.search.seeds_batch`); those legal here start the search."""
     engine = Engine.from_spec(spec, arch_name)
     notes: list[str] = []
     awkward = awkward_dims(dict(zip(engine.problem.dims, map(int, engine.problem.bounds))))
@@ -122,7 +96,8 @@ def map_spec(spec, *, arch_name: str | None = None, overrides: dict[str, Any] | 
     rules = compile_rules(directives, engine.arch, engine.problem)
     settings = search_settings(spec, overrides or {})
     try:
-        result = Mapper(engine, rules, settings).run(progress)
+        mapper = Mapper(engine, rules, settings)
+        result = mapper.run(progress, seeds_batch(seeds, mapper.space) if seeds else None)
     except MappingError as exc:
         if awkward and not pad and not getattr(exc, "budget_limited", False):
             hint = ", ".join(f"{d}={int(engine.problem.bounds[engine.problem.dims.index(d)])}" for d in awkward)
@@ -165,16 +140,19 @@ def run_layer_job(job) -> dict[str, Any]:
             ev = TimeloopBackend().map(files, workdir=Path(work), timeout_s=float(settings.get("timeout_s", 3600)))
         return {"evaluation": ev.to_json(), "mapping_yaml": dump_yaml(ev.mapping or {}), "mapper": {}}
     spec = load_files(files, dict(settings["jinja"]) if settings.get("jinja") else None)
-    overrides = {k: settings.get(k) for k in ("seed", "budget_s", "jobs")}
+    overrides = {k: settings.get(k) for k in ("seed", "budget_s", "jobs", "max_exact")}
     if settings.get("metrics"):
         overrides["metrics"] = settings["metrics"]
-    result, engine = map_spec(spec, arch_name=job.arch, overrides=overrides, pad=bool(settings.get("pad")))
+    result, engine = map_spec(spec, arch_name=job.arch, overrides=overrides, pad=bool(settings.get("pad")),
+                              seeds=json.loads(settings["warm_start"]) if settings.get("warm_start") else None)
     payload = {
         "evaluation": result.evaluation.to_json(),
         "mapping_yaml": mapping_yaml(result, engine),
         "mapper": result.stats() | {"seed": search_settings(spec, overrides).seed},
         "notes": result.notes,
     }
+    if settings.get("keep_best"):  # a sweep seeds the same layer's searches at other points with it
+        payload["best_mapping"] = {"fingerprint": result.fingerprint, "mapping": seed_json(result.batch)}
     if settings.get("actual_problem"):  # simulate --density actual: the chosen mapping on the real masks
         payload["actual"] = evaluate_actual(result, engine, [*job.arch_files, settings["actual_problem"]],
                                             job.arch).to_json()
@@ -197,6 +175,20 @@ def evaluate_actual(
     return actual.evaluation(result.batch, 0)
 
 
+def model_spec(spec) -> Evaluation:
+    """Evaluate the mapping of a loaded spec (what `timeloop-model` does with the same files)."""
+    if spec.mapping is None:
+        raise SpecError("no mapping in the input files", key_path="mapping",
+                        fix="pass a mapping YAML, or use `sparse-hw map` to search for one")
+    engine = Engine.from_spec(spec)
+    batch = engine.compile_mapping(spec.mapping)
+    ev = engine.evaluation(batch, 0)
+    from ..estimate import notes_for
+
+    ev.notes.extend(notes_for(spec))
+    return ev
+
+
 class BuiltinBackend:
     """`model` and `map` with sparse-hw's engine and mapper, on Timeloop input files."""
 
@@ -210,17 +202,7 @@ class BuiltinBackend:
         timeout_s: float = 600,
         jinja_data: dict[str, Any] | None = None,
     ) -> Evaluation:
-        spec = load_files(files, jinja_data)
-        if spec.mapping is None:
-            raise SpecError("no mapping in the input files", key_path="mapping",
-                            fix="pass a mapping YAML, or use `sparse-hw map` to search for one")
-        engine = Engine.from_spec(spec)
-        batch = engine.compile_mapping(spec.mapping)
-        ev = engine.evaluation(batch, 0)
-        from ..estimate import notes_for
-
-        ev.notes.extend(notes_for(spec))
-        return ev
+        return model_spec(load_files(files, jinja_data))
 
     def map(self, files: Sequence[Path], *, workdir: Path | None = None, timeout_s: float = 3600) -> Evaluation:
         spec = load_files(files)

@@ -91,5 +91,12 @@ def _app_for(argv: list[str]) -> typer.Typer:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: a plain ``check``/``model``/``map`` command line is called directly
+    (``_fast``: typer's per-call parameter adapters cost more than the command's own work on a small
+    input, issue 15, item 14); everything else, help and every usage error included, goes through typer."""
+    from ._fast import call
+
+    code = call(sys.argv[1:], _root)
+    if code is not None:
+        sys.exit(code)
     sys.exit(_app_for(sys.argv[1:])(prog_name="sparse-hw", standalone_mode=True))

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from ..errors import EXIT_CODE_INPUT, EXIT_CODE_INTERNAL, SparseHwError
+from ..errors import EXIT_CODE_INPUT, EXIT_CODE_INTERNAL, ConfigError, SparseHwError
 
 
 class _LazyConsole:
@@ -105,3 +105,38 @@ def handle_errors(func: F) -> F:
             raise typer.Exit(EXIT_CODE_INTERNAL) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def jinja_value(text: str) -> object:
+    """``true``/``false`` and numbers become Python values (timeloopfe's ``jinja_parse_data`` holds
+    objects, so ``reg_enabled=false`` must be falsy); anything else stays the string given."""
+    import re
+
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if re.fullmatch(r"[+-]?\d+", low):
+        return int(low)
+    if re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+|\d+)(e[+-]?\d+)?", low):
+        return float(low)
+    return text
+
+
+def jinja_data(items: list[str]) -> dict[str, object]:
+    """``--jinja KEY=VALUE`` options (`check`, `model`, `map`, `simulate`) as template variables."""
+    data = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(
+                f"--jinja {item!r} is not KEY=VALUE", fix="write e.g. --jinja architecture=sparseloop/x"
+            )
+        key, value = item.split("=", 1)
+        data[key.strip()] = jinja_value(value)
+    return data
+
+
+def objective_metrics(objective: str | None) -> list[str] | None:
+    """``--objective delay,energy`` (`map`, `simulate`, `sweep`) as metric names, blanks dropped; None when
+    it names none (the architecture's own mapper settings then decide)."""
+    metrics = [m.strip() for m in objective.split(",") if m.strip()] if objective else []
+    return metrics or None

@@ -7,36 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ..errors import ConfigError
-from ._common import console, handle_errors
-
-
-def _jinja_value(text: str) -> object:
-    """``true``/``false`` and numbers become Python values (timeloopfe's ``jinja_parse_data`` holds
-    objects, so ``reg_enabled=false`` must be falsy); anything else stays the string given."""
-    import re
-
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if re.fullmatch(r"[+-]?\d+", low):
-        return int(low)
-    if re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+|\d+)(e[+-]?\d+)?", low):
-        return float(low)
-    return text
-
-
-def _jinja_data(items: list[str]) -> dict[str, object]:
-    """``--jinja KEY=VALUE`` options (`check`, `model`, `map`, `simulate`) as template variables."""
-    data = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(
-                f"--jinja {item!r} is not KEY=VALUE", fix="write e.g. --jinja architecture=sparseloop/x"
-            )
-        key, value = item.split("=", 1)
-        data[key.strip()] = _jinja_value(value)
-    return data
+from ._common import console, handle_errors, jinja_data
 
 
 def register(app: typer.Typer) -> None:
@@ -57,14 +28,15 @@ def register(app: typer.Typer) -> None:
         Every problem is reported at once (file, key path, line, fix); exit code 2 on bad input.
         """
         from ..spec import load_spec
-        from ..spec.summary import summarize
 
         paths = list(files)
         if arch is not None:
             from ..spec.library import architecture_files
 
             paths = [*architecture_files(arch), *paths]
-        spec = load_spec(paths, jinja_data=_jinja_data(jinja) or None)
+        spec = load_spec(paths, jinja_data=jinja_data(jinja) or None)
+        from ..spec.summary import summarize
+
         summary = summarize(spec)
         if as_json:
             typer.echo(json.dumps(summary, default=str))

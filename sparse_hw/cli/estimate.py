@@ -24,9 +24,9 @@ def register(app: typer.Typer) -> None:
         """Estimate the energy per action (ERT) and area (ART) of every component in FILES."""
         from ..errors import ConfigError
         from ..estimate.cli import write_estimate
-        from .check import _jinja_data
+        from ._common import jinja_data
 
         if estimator not in ("builtin", "accelergy"):
             raise ConfigError(f"unknown estimator {estimator!r}", key_path="--estimator", fix="use builtin or accelergy")
-        written = write_estimate(files, out, estimator=estimator, force=force, jinja=_jinja_data(jinja) or None)
+        written = write_estimate(files, out, estimator=estimator, force=force, jinja=jinja_data(jinja) or None)
         typer.echo(f"wrote {', '.join(p.name for p in written)} to {out}")

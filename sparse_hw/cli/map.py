@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import console, err_console, handle_errors
+from ._common import console, err_console, handle_errors, objective_metrics
 
 MODE_HELP = (
     "auto | exhaustive | random. "
@@ -49,12 +49,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Find the best mapping of the problem in FILES on the architecture."""
         from ..pipeline import map_files
-        from .check import _jinja_data
+        from ._common import jinja_data
 
-        metrics = [m.strip() for m in objective.split(",") if m.strip()] if objective else None
+        metrics = objective_metrics(objective)
         result, ev = map_files(
             files, arch=arch, metrics=metrics, seed=seed, budget_s=budget_s, jobs=jobs, mode=mode, pad=pad, out=out,
-            force=force, jinja=_jinja_data(jinja) or None,
+            force=force, jinja=jinja_data(jinja) or None,
         )
         if as_json:
             typer.echo(json.dumps(ev.to_json() | {"mapper": result.stats()}))

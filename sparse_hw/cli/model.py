@@ -25,9 +25,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Evaluate the mapping given in FILES (energy, cycles, area, per-level accesses)."""
         from ..pipeline import model_files
-        from .check import _jinja_data
+        from ._common import jinja_data
 
-        ev = model_files(files, arch=arch, out=out, force=force, jinja=_jinja_data(jinja) or None)
+        ev = model_files(files, arch=arch, out=out, force=force, jinja=jinja_data(jinja) or None)
         if as_json:
             typer.echo(json.dumps(ev.to_json()))
         else:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import console, handle_errors
+from ._common import console, handle_errors, objective_metrics
 from ._jobs import BUDGET_S, CACHE, ENGINE, FORCE, JOBS, OBJECTIVE, PAD, SCHEDULER, SEED, job_progress
 
 
@@ -35,14 +35,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Map every layer on every architecture; cached and resumable."""
         from ..pipeline import simulate
-        from .check import _jinja_data
+        from ._common import jinja_data
 
-        metrics = [m.strip() for m in objective.split(",")] if objective else None
+        metrics = objective_metrics(objective)
         with job_progress("simulate") as progress:
             out_dir = simulate(
                 dirs, arch, out=out, backend=backend, workers=jobs, engine=engine, scheduler=scheduler,
                 seed=seed, budget_s=budget_s, metrics=metrics, pad=pad, cache=cache, progress=progress,
-                force=force, jinja=_jinja_data(jinja) or None,
+                force=force, jinja=jinja_data(jinja) or None,
                 **({"density": density} if density != "statistical" else {}),
             )
         console.print(

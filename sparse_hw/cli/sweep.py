@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import console, err_console, handle_errors
+from ._common import console, err_console, handle_errors, objective_metrics
 from ._jobs import BUDGET_S, CACHE, ENGINE, FORCE, JOBS, OBJECTIVE, PAD, SCHEDULER, SEED, job_progress
 
 _HELP = (
@@ -40,19 +40,23 @@ def register(app: typer.Typer) -> None:
         scheduler: str | None = SCHEDULER,
         seed: int = SEED,
         budget_s: float | None = BUDGET_S,
+        max_exact: int | None = typer.Option(None, "--max-exact", min=1, help=(
+            "Stop each layer's search after this many exact evaluations: a deterministic budget (the "
+            "same CSV on any machine), unlike --budget-s.")),
         objective: str | None = OBJECTIVE,
         pad: bool = PAD,
         cache: Path | None = CACHE,
         force: bool = FORCE,
     ) -> None:
-        from ..archsweep import arch_sweep, validate
+        from ..archsweep import arch_sweep, prepare
 
-        validate(arch, sets, layers)  # a bad --set fails before the progress bar appears
-        metrics = [m.strip() for m in objective.split(",")] if objective else None
+        plan = prepare(arch, sets, layers)  # a bad --set fails before the progress bar appears
+        metrics = objective_metrics(objective)
         with job_progress("sweep") as progress:
             out_dir = arch_sweep(
                 arch, sets, layers, out=out, cache=cache, workers=jobs, engine=engine, scheduler=scheduler,
-                seed=seed, budget_s=budget_s, metrics=metrics, pad=pad, force=force, progress=progress,
+                seed=seed, budget_s=budget_s, max_exact=max_exact, metrics=metrics, pad=pad, force=force, plan=plan,
+                progress=progress,
                 log=lambda m: err_console.print(m, markup=False, highlight=False, soft_wrap=True),
             )
         console.print(f"wrote {out_dir / 'sweep.csv'}, {out_dir / 'layers.csv'}, {out_dir / 'pareto.png'}",

@@ -80,7 +80,7 @@ def _library(spec) -> dict[str, CompoundComponent]:
 def _recorded_level(lv, spec) -> Priced | None:
     """The figures Accelergy recorded for a component of this very class (as the input files define
     it, or leave it undefined) and these attributes."""
-    if not tables.USE_RECORDED:
+    if not (tables.USE_RECORDED and tables.USE_RECORDED_COMPONENTS):
         return None
     cls = lv.subclass or lv.class_name
     sig = f"{tables.class_fingerprint((spec.components or {}).get(cls))} {tables.component_signature(lv.attributes)}"

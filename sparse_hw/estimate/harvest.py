@@ -5,8 +5,9 @@ Accelergy's verbose outputs name, for each primitive component, its class and at
 actions and the plug-in that gave it (``ERT_summary_verbose.yaml``: ``subaction_estimations``) and
 its area (``ART_summary_verbose.yaml``: ``primitive_estimations``). Those numbers are CACTI,
 Aladdin and table-plug-in outputs, i.e. facts; this module only reads them, with the file as the
-provenance. It runs at development time (``python -m sparse_hw.estimate.harvest REFERENCE``); the
-estimator reads the CSV it writes, never the reference folder.
+provenance. It runs at development time (``python -m sparse_hw.estimate.harvest [REFERENCE] [--out
+DIR]``, `regenerate`) and rewrites the shipped CSVs byte for byte; the estimator reads those CSVs,
+never the reference folder.
 """
 
 from __future__ import annotations
@@ -261,10 +262,40 @@ def to_csv(rows: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS) -> st
     return buf.getvalue()
 
 
+#: the shipped tables `regenerate` writes, by file name
+SHIPPED = ("recorded_primitives.csv", "recorded_components.csv")
+
+
+def regenerate(reference: Path, out: Path) -> list[Path]:
+    """Write the shipped tables (`SHIPPED`) harvested from ``reference`` (../shared/reference) into
+    ``out``; byte-identical to ``data/`` when the reference is the one they were made from."""
+    reference = Path(reference).resolve()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    texts = (to_csv(harvest(reference)), to_csv(harvest_all_components(reference), COMPONENT_COLUMNS))
+    paths = [out / name for name in SHIPPED]
+    for path, text in zip(paths, texts):
+        atomic_write(path, text)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sparse_hw.estimate.harvest [REFERENCE] [--out DIR]``: regenerate the shipped
+    tables (default REFERENCE ../shared/reference next to the checkout, default DIR the package's data/)."""
+    import argparse
+
+    here = Path(__file__).resolve()
+    parser = argparse.ArgumentParser(prog="python -m sparse_hw.estimate.harvest", description=main.__doc__)
+    parser.add_argument("reference", nargs="?", type=Path, default=here.parents[3] / "shared" / "reference")
+    parser.add_argument("--out", type=Path, default=here.parent / "data")
+    args = parser.parse_args(argv)
+    if not args.reference.is_dir():
+        print(f"no reference folder at {args.reference}", file=sys.stderr)
+        return 2
+    for path in regenerate(args.reference, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
 if __name__ == "__main__":  # pragma: no cover - development tool
-    reference = Path(sys.argv[1])
-    out = Path(__file__).parent / "data" / "recorded_primitives.csv"
-    atomic_write(out, to_csv(harvest(reference)))
-    comps = Path(__file__).parent / "data" / "recorded_components.csv"
-    atomic_write(comps, to_csv(harvest_all_components(reference), COMPONENT_COLUMNS))
-    print(f"wrote {out} and {comps}")
+    sys.exit(main())

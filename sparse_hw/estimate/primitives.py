@@ -1,19 +1,25 @@
 """Energy per action and area of Accelergy's primitive classes.
 
 Each primitive is priced in this order: (1) a figure Accelergy recorded for the very same class
-and attributes (``data/recorded_primitives.csv``, its file as provenance); (2) a small model made
-from those recorded figures: SRAM (CACTI above 64 bytes, Aladdin's table below, as Accelergy's
-plug-ins split them) as log E = c0 + c1 log(width) + c2 log(depth), fitted per action; adders,
-counters, comparators and address generators linear in the bit width; multipliers quadratic; a
-MAC = multiplier + adder; DRAM from the per-bit table (``data/dram.csv``). Everything is fitted at
-45 nm and scaled to the component's node with `tables.scale_factors`; a technology outside that
-table's nodes (7-130 nm) is refused, not extrapolated (`technology`), and so is a count, size or
-width the estimator cannot price from (`check_attributes`).
+and attributes (``data/recorded_primitives.csv``, its file as provenance); (2) the composition
+Accelergy's plug-in used, from its published tables (``data/aladdin_5ns.csv``): a regfile or an
+SRAM under CACTI's 64 bytes is width registers plus a log2(depth)-bit comparator per word, an
+integer adder is linear and a multiplier quadratic in the bit width, an intmac is multiplier +
+adder, an fpmac Aladdin's floating-point adder + multiplier, all exact against the recorded
+figures; (3) for an SRAM of 64 bytes and more, a fit of CACTI's recorded figures in CACTI's own
+organisation (`cacti_organisation`, `CACTI_FORMS`), put through the recorded figures of the same
+word width, banks and ports (`family_correction`) so a depth sweep is smooth and monotone; DRAM from
+the per-bit table (``data/dram.csv``). Figures are at 45 nm (Aladdin's 40 nm tables are reported
+unchanged at 40-45 nm) and scaled to the component's node with `tables.scale_factors`; a
+technology outside that table's nodes (7-130 nm) is refused, not extrapolated (`technology`), and so
+is a count, size or width the estimator cannot price from (`check_attributes`). The error on sizes
+no recording has is measured by ``benchmarks/estimate_vs_accelergy.py --loo``.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,67 +158,159 @@ def _recorded_primitive(cls: str, key: tuple, actions: tuple[str, ...]) -> Price
 
 
 # ------------------------------------------------------------------------------------------ SRAM
-CACTI_MIN_BITS = 512  # CACTI's smallest array (64 bytes); below it Accelergy used Aladdin's table
+CACTI_MIN_BITS = 512  # the CACTI plug-in refuses arrays under 64 bytes (accelergy-cacti-plug-in, 2022)
 
 _SRAM_ACTIONS = ("read", "write", "idle")
 
 
-def _regime(cls: str, width: float, depth: float) -> str:
-    if "regfile" in cls.lower():
-        return "regfile"
-    return "cacti" if width * depth >= CACTI_MIN_BITS else "table"
+def aladdin_energy_regime(cls: str, width: float, depth: float) -> bool:
+    """Whether Accelergy priced this storage's actions with Aladdin's register table (else CACTI):
+    a regfile always, an SRAM under CACTI's 64-byte minimum. (The 2022 Accelergy behind
+    eyeriss_v2_pe gave a 20 x 32 SRAM Aladdin's figures, the 2023 one behind eyeriss_v2 CACTI's; this
+    follows the later one and the CACTI plug-in's own rule.)"""
+    return "regfile" in cls.lower() or width * depth < CACTI_MIN_BITS
 
 
-@functools.lru_cache(maxsize=1)
-def sram_fits() -> dict[tuple[str, str], tuple[np.ndarray, int]]:
-    """(regime, action or '' for area) -> least-squares coefficients of log value on
-    [1, log width, log depth] over the recorded SRAM/regfile figures (scaled to 45 nm), and the
-    number of points."""
-    pts: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
-    for rec in tables.recorded():
-        if rec.cls not in ("sram", "regfile"):
-            continue
-        width, depth = rec.key[1], rec.key[2]
+def aladdin_area_regime(cls: str, width: float, depth: float) -> str:
+    """'aladdin', 'cacti' or 'placeholder' for the area: Aladdin prices the area of a regfile and of
+    an SRAM of width <= 16 and depth <= 128 (accelergy-aladdin-plug-in), CACTI from 64 bytes; an SRAM
+    neither prices got Accelergy's dummy_table area of 1 um^2 (recorded for a 17 x 12 SRAM in
+    ../shared/reference/timeloop/designs/eyeriss_v2/accelergy_ert/ART_summary_verbose.yaml)."""
+    if "regfile" in cls.lower() or (width * depth < CACTI_MIN_BITS and width <= 16 and depth <= 128):
+        return "aladdin"
+    return "cacti" if width * depth >= CACTI_MIN_BITS else "placeholder"
+
+
+def aladdin_storage(width: float, depth: float) -> tuple[dict[str, float], float, str]:
+    """A regfile (or small SRAM) as Aladdin's plug-in composes it: ``width`` one-bit registers read
+    per access plus one address comparator of ceil(log2 depth) bits per word (a comparator's figure
+    is linear in its bits); 40-45 nm figures at the plug-in's 5 ns cycle (``data/aladdin_5ns.csv``).
+    Exact against every recorded Aladdin regfile/SRAM figure (see the CSV's provenance)."""
+    t = tables.aladdin_5ns()
+    reg, cmp_ = t["reg"], t["comparator"]
+    abits = math.ceil(math.log2(depth)) if depth > 1 else 0
+    n_cmp = depth * abits / float(cmp_["width"])  # comparators in units of the table's 32-bit one
+    e = width * float(reg["energy"]) + n_cmp * float(cmp_["energy"])
+    idle = width * float(reg["idle"]) + n_cmp * float(cmp_["idle"])
+    area = width * float(reg["area"]) + n_cmp * float(cmp_["area"])
+    src = (f"Aladdin regfile: {width:g} bits x reg + {depth:g} words x {abits}-bit comparator "
+           f"(data/aladdin_5ns.csv, 5 ns row)")
+    return {"read": e, "write": e, "idle": idle}, area, src
+
+
+def cacti_organisation(width: float, depth: float, banks: float) -> tuple[float, float, float]:
+    """(word bits, words, banks) of the array the CACTI plug-in asks CACTI for: the word rounded down
+    to whole bytes and up to 4 bytes (CACTI's smallest line), at least 64 words, banks rounded up to
+    a power of two (accelergy-cacti-plug-in cacti_wrapper.py, 2022, read for the form)."""
+    block = max(int(width) // 8, 4)
+    size = max(int(width * depth) // 8, 64 * block)
+    return 8.0 * block, size / block, float(2 ** math.ceil(math.log2(max(banks, 1.0))))
+
+
+#: the nodes whose recorded CACTI figures the fits use (scaled to 45 nm with `tables.scale_factors`);
+#: the 40 nm ones (2020 ISPASS and v0.4 outputs, the only large arrays besides one 45 nm) lower the
+#: leave-one-size-out error of every SRAM class but the metadata ones, which they leave level
+CACTI_FIT_NODES = (40.0, 45.0)
+#: the terms of each fit, per action ('' = area): see `_cacti_features`
+#: (chosen by the leave-one-size-out error among wdbp/wdp/nbp/raw/rawb per action: reads follow CACTI's
+#: padded organisation, writes the requested word and banks, leakage and area the bit count)
+CACTI_FORMS = {"read": "wdbp", "write": "rawb", "idle": "nbp", "": "nbp"}
+CACTI_TERMS = {"wdbp": "exp(c0 + c1 ln word_bits + c2 ln words + c3 ln banks + c4 (ports - 1))",
+               "wdp": "exp(c0 + c1 ln word_bits + c2 ln words + c3 (ports - 1))",
+               "nbp": "exp(c0 + c1 ln bits + c2 ln banks + c3 (ports - 1))",
+               "raw": "exp(c0 + c1 ln width + c2 ln depth)",
+               "rawb": "exp(c0 + c1 ln width + c2 ln depth + c3 ln banks)"}
+
+
+def _cacti_features(form: str, width: float, depth: float, banks: float, ports: float) -> np.ndarray:
+    w, d, b = cacti_organisation(width, depth, banks)
+    p = max(ports, 1.0) - 1.0
+    if form == "wdbp":
+        return np.array([1.0, math.log(w), math.log(d), math.log(b), p])
+    if form == "wdp":
+        return np.array([1.0, math.log(w), math.log(d), p])
+    if form == "raw":
+        return np.array([1.0, math.log(width), math.log(depth)])
+    if form == "rawb":
+        return np.array([1.0, math.log(width), math.log(depth), math.log(b)])
+    return np.array([1.0, math.log(w * d), math.log(b), p])
+
+
+def sram_fits() -> dict[str, tuple[np.ndarray, int]]:
+    """action ('' for area) -> least-squares coefficients of `CACTI_TERMS` over the recorded 45 nm
+    CACTI SRAM figures (less `tables.HELD_OUT`) and the number of points. The form is CACTI's own
+    organisation (`cacti_organisation`): energy and area grow as powers of the word width and the
+    number of words, banks and extra ports scale them; with 9-10 recorded sizes a richer form overfits
+    (leave-one-size-out: benchmarks/estimate_vs_accelergy.py --loo)."""
+    return _sram_fits(tables.HELD_OUT)
+
+
+@functools.lru_cache(maxsize=8)
+def _cacti_points(held: frozenset) -> list[tuple[str, tuple, float, float, float, float, float]]:
+    """(action, family, width, depth, banks, ports, value scaled to 45 nm) of every recorded CACTI SRAM
+    figure the fits use; family = (width, banks, ports, node), the sizes a depth sweep walks along."""
+    out = []
+    for rec in tables._recorded(held):
+        tech, width, depth, _, banks, ports = rec.key
         action = "idle" if rec.action == "leak" else rec.action
-        if not width or not depth or rec.value <= 0 or action not in ("", *_SRAM_ACTIONS):
+        if rec.cls != "sram" or not width or not depth or rec.value <= 0 or action not in ("", *_SRAM_ACTIONS):
             continue
-        if action == "" and "dummy" in rec.estimator:
-            continue  # Accelergy's placeholder area 1.0, not a size-dependent figure
-        e_scale, a_scale, _ = tables.scale_factors(rec.key[0] or "45nm")
+        if "aladdin" in rec.estimator.lower() or "dummy" in rec.estimator.lower():
+            continue
+        node = tables.node_nm(tech or "45nm")
+        if node not in CACTI_FIT_NODES:
+            continue
+        if (aladdin_area_regime("SRAM", width, depth) if action == "" else
+                ("aladdin" if aladdin_energy_regime("SRAM", width, depth) else "cacti")) != "cacti":
+            continue
+        e_scale, a_scale, _ = tables.scale_factors(tech or "45nm")
         value = rec.value / (a_scale if action == "" else e_scale)
-        pts.setdefault((_regime(rec.cls, width, depth), action), []).append((width, depth, value))
+        out.append((action, (width, banks or 1.0, ports or 1.0, node), width, depth, banks or 1.0, ports or 1.0, value))
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _sram_fits(held: frozenset) -> dict[str, tuple[np.ndarray, int]]:
+    pts: dict[str, list[tuple[np.ndarray, float]]] = {}
+    for action, _, width, depth, banks, ports, value in _cacti_points(held):
+        pts.setdefault(action, []).append((_cacti_features(CACTI_FORMS[action], width, depth, banks, ports), value))
     fits = {}
-    for k, rows in pts.items():
-        a = np.array([[1.0, math.log(w), math.log(d)] for w, d, _ in rows])
-        y = np.array([math.log(v) for *_, v in rows])
-        if len({(w, d) for w, d, _ in rows}) < 3:
-            # too few sizes for three coefficients: energy per bit of the mean, scaled with width x depth^0.5
-            coef = np.array([float(np.mean(y - a[:, 1] - 0.5 * a[:, 2])), 1.0, 0.5])
-        else:
-            coef, *_ = np.linalg.lstsq(a, y, rcond=None)
-        fits[k] = (coef, len(rows))
-        _RESIDUALS[k] = [(math.log2(w), math.log2(d), math.log(v) - float(np.array([1.0, math.log(w), math.log(d)])
-                          @ coef)) for w, d, v in rows]
+    for action, rows in pts.items():
+        a = np.array([x for x, _ in rows])
+        y = np.log([v for _, v in rows])
+        coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+        fits[action] = (coef, len(rows))
     return fits
 
 
-#: (regime, action) -> [(log2 width, log2 depth, log residual of the fit)] at the recorded points
-_RESIDUALS: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+@functools.lru_cache(maxsize=8)
+def _families(held: frozenset) -> dict[tuple, list[tuple[float, float]]]:
+    """(action, family) -> [(ln depth, ln recorded / fitted)] sorted by depth: how far CACTI's own
+    figures sit from the fit along one depth sweep."""
+    fits = _sram_fits(held)
+    out: dict[tuple, dict[float, list[float]]] = {}
+    for action, family, width, depth, banks, ports, value in _cacti_points(held):
+        coef, _ = fits[action]
+        fitted = float(_cacti_features(CACTI_FORMS[action], width, depth, banks, ports) @ coef)
+        out.setdefault((action, family), {}).setdefault(math.log(depth), []).append(math.log(value) - fitted)
+    return {k: sorted((d, float(np.mean(r))) for d, r in v.items()) for k, v in out.items()}
 
 
-def _local_correction(key: tuple[str, str], width: float, depth: float) -> float:
-    """The fit's log residual near (width, depth): recorded points within a factor of ~2 pull the
-    estimate towards their own figures (Gaussian weights in log2 size, against a prior of no change),
-    so sizes next to recorded ones inherit their CACTI/Aladdin detail and far ones keep the fit."""
-    num, den = 0.0, 1.0
-    for lw, ld, r in _RESIDUALS.get(key, ()):
-        d2 = (lw - math.log2(width)) ** 2 + (ld - math.log2(depth)) ** 2
-        if d2 < 1e-12 and not tables.USE_RECORDED:
-            continue  # the models-only view leaves the very size out (a held-out estimate)
-        w = math.exp(-d2 / 2.0) * 4.0
-        num += w * r
-        den += w
-    return num / den
+def family_correction(action: str, width: float, depth: float, banks: float, ports: float, node: float | None) -> float:
+    """ln factor that puts the fit through the recorded figures of the same word width, banks, ports
+    and node: their log residuals interpolated linearly in ln depth, held constant beyond the ends,
+    0 where none was recorded. A depth sweep so stays smooth and monotone and meets every recorded
+    size exactly, instead of stepping between recorded figures and the fit."""
+    pts = _families(tables.HELD_OUT).get((action, (width, banks, ports, node))) if tables.USE_RECORDED else None
+    if not pts:
+        return 0.0
+    x = math.log(depth)
+    if x <= pts[0][0]:
+        return pts[0][1]
+    for (x0, r0), (x1, r1) in itertools.pairwise(pts):
+        if x <= x1:
+            return r0 + (r1 - r0) * (x - x0) / (x1 - x0)
+    return pts[-1][1]
 
 
 def sram(attrs: dict[str, Any], cls: str, component: str) -> Priced:
@@ -241,46 +339,68 @@ def sram(attrs: dict[str, Any], cls: str, component: str) -> Priced:
     for key in (tables.record_key(tech, width, depth, attrs.get("datawidth"), attrs.get("n_banks"),
                                   attrs.get("n_rdwr_ports")),
                 tables.record_key(tech, width, depth, _attr(attrs, "datawidth", default=width), banks, ports)):
+        tables.trace(kind, key)
         found = _recorded_primitive(kind, key, _SRAM_ACTIONS)
         if found is not None:
             return found
+    if "sram" in cls.lower() and int(width * depth) // 8 == 0:
+        # under one byte the CACTI plug-in reports a zero-size SRAM: 0 pJ, 0 um^2 (accelergy-cacti-plug-in,
+        # bytes = width * depth // 8; recorded for a 4 x 1 SRAM in timeloop/designs/eyeriss_v2/accelergy_ert)
+        why = "CACTI plug-in's zero-size SRAM (under one byte): 0"
+        return Priced(dict.fromkeys(_SRAM_ACTIONS, 0.0), 0.0, "zero-size SRAM (CACTI plug-in rule)",
+                      {**dict.fromkeys(_SRAM_ACTIONS, f"{why} pJ"), "": f"{why} um^2"})
+    energy, source, area = {}, {}, 0.0
+    al_e, al_a, al_src = aladdin_storage(width, depth)
+    a_e, a_a, a_note = _aladdin_scale(tech)
     e_scale, a_scale, note = tables.scale_factors(tech)
-    regime = _regime(cls, width, depth)
     fits = sram_fits()
-    x = np.array([1.0, math.log(width), math.log(depth)])
-    energy, source = {}, {}
-    for action in (*_SRAM_ACTIONS, ""):
-        key = (regime, action) if (regime, action) in fits else ("cacti", action)
-        coef, n = fits[key]
-        corr = _local_correction(key, width, depth)
-        value = math.exp(float(x @ coef) + corr)
-        formula = (f"fit over {n} recorded {key[0].upper()} SRAM figures: exp({coef[0]:.3f} + {coef[1]:.3f} ln width"
-                   f" + {coef[2]:.3f} ln depth) x {math.exp(corr):.3f} (nearby recorded figures)")
-        if action == "":
-            area = value * a_scale
-            source[""] = f"{formula} {note}".strip()
+    w_e, d_e, b_e = cacti_organisation(width, depth, banks)
+    org = f"{w_e:g}-bit words x {d_e:g}, {b_e:g} bank(s), {ports:g} port(s)"
+
+    node = tables.node_nm(tech)
+
+    def cacti(action: str) -> tuple[float, str]:
+        coef, n = fits[action]
+        form = CACTI_FORMS[action]
+        x = _cacti_features(form, width, depth, banks, ports)
+        corr = family_correction(action, width, depth, banks, ports, node)
+        terms = " ".join(f"{c:+.4g}" for c in coef)
+        cal = f" x {math.exp(corr):.4g} (recorded figures of this width, banks, ports and node)" if corr else ""
+        return math.exp(float(x @ coef) + corr), (f"CACTI-form fit over {n} recorded CACTI SRAM figures: "
+                                                  f"{CACTI_TERMS[form]}, c = [{terms}] at {org}{cal}")
+
+    aladdin_e = aladdin_energy_regime(cls, width, depth)
+    for action in _SRAM_ACTIONS:
+        if aladdin_e:
+            energy[action] = al_e[action] * a_e
+            source[action] = f"{al_src} {a_note}".strip()
         else:
-            energy[action] = value * e_scale
-            source[action] = f"{formula} {note}".strip()
-    return Priced(energy, area, f"sparse-hw SRAM model ({regime} fit)",
-                  source)
+            v, src = cacti(action)
+            energy[action] = v * e_scale
+            source[action] = f"{src} {note}".strip()
+    regime = aladdin_area_regime(cls, width, depth)
+    if regime == "aladdin":
+        area, source[""] = al_a * a_a, f"{al_src} {a_note}".strip()
+    elif regime == "cacti":
+        v, src = cacti("")
+        area, source[""] = v * a_scale, f"{src} {note}".strip()
+    else:
+        area, source[""] = 1.0, ("Accelergy's dummy_table area (1 um^2): neither Aladdin (width > 16) nor CACTI "
+                                 "(under 64 bytes) prices this SRAM's area")
+    label = "Aladdin regfile" if aladdin_e else "CACTI-form fit"
+    return Priced(energy, area, f"sparse-hw SRAM model ({label})", source)
+
+
+def _aladdin_scale(tech: str) -> tuple[float, float, str]:
+    """Aladdin's tables are 40 nm figures that Accelergy's plug-in reports unchanged at 40 and 45 nm
+    (recorded: regfile 8 x 64 is 0.42 pJ at both); other nodes scale from 45 nm."""
+    node = tables.node_nm(tech)
+    if node is not None and 40 <= node <= 45:
+        return 1.0, 1.0, ""
+    return tables.scale_factors(tech)
 
 
 # ---------------------------------------------------------------------------------- arithmetic
-@functools.lru_cache(maxsize=1)
-def per_bit() -> dict[tuple[str, str], tuple[float, str]]:
-    """(kind, action or '') -> 45 nm figure per bit (adder) or per bit^2 (multiplier), from recorded rows."""
-    out: dict[tuple[str, str], tuple[float, str]] = {}
-    for rec in tables.recorded():
-        kind = "adder" if rec.cls in ("intadder",) else "multiplier" if rec.cls == "intmultiplier" else None
-        if kind is None or rec.key[0] != "45nm" or not rec.key[3] or rec.value <= 0:
-            continue
-        bits = rec.key[3]
-        unit = rec.value / (bits if kind == "adder" else bits * bits)
-        out.setdefault((kind, rec.action), (unit, rec.provenance))
-    return out
-
-
 _ARITH_ACTIONS = {
     "adder": ("add", "idle"),
     "multiplier": ("multiply_random", "multiply_reuse", "multiply", "idle"),
@@ -288,36 +408,43 @@ _ARITH_ACTIONS = {
 
 
 def arithmetic(kind: str, attrs: dict[str, Any], cls: str, component: str) -> Priced:
+    """Aladdin's 32-bit adder (linear in bits) or multiplier (quadratic in bits), 5 ns rows
+    (``data/aladdin_5ns.csv``), as Accelergy 0.3's Aladdin plug-in interpolates them from 0 bits."""
     # Aladdin's tables are indexed by `datawidth` (default 16 in Accelergy's primitive library); an
     # adder's `width` is not read (the recorded address generators with width 2.48 cost 16 bits)
     bits = _number(attrs, ("datawidth",), 16, component)
     if bits < 0:
         raise EstimateError(f"{component}: {cls} datawidth is {bits:g}", "datawidth", "give datawidth >= 0")
     tech = technology(attrs, component)
-    e_scale, a_scale, note = tables.scale_factors(tech)
-    table = per_bit()
-    size = bits if kind == "adder" else bits * bits
-    unit = "bit" if kind == "adder" else "bit^2"
+    e_scale, a_scale, note = _aladdin_scale(tech)
+    row = tables.aladdin_5ns()[kind]
+    ref = float(row["width"])
+    k = bits / ref if kind == "adder" else (bits / ref) ** 2
+    law = f"x {bits:g}/{ref:g}" if kind == "adder" else f"x ({bits:g}/{ref:g})^2"
     energy, source = {}, {}
     for action in _ARITH_ACTIONS[kind]:
-        base = table.get((kind, action)) or table.get((kind, "multiply_random" if kind == "multiplier" else "add"))
-        energy[action] = base[0] * size * e_scale
-        source[action] = f"Aladdin table {base[0]:.4g} pJ/{unit} x {size:g} ({base[1]}) {note}".strip()
-    area_unit, prov = table[(kind, "")]
-    source[""] = f"Aladdin table {area_unit:.4g} um^2/{unit} x {size:g} ({prov}) {note}".strip()
-    return Priced(energy, area_unit * size * a_scale, f"sparse-hw {kind} model (Aladdin per-{unit})", source)
+        energy[action] = float(row["idle" if action == "idle" else "energy"]) * k * e_scale
+        source[action] = f"Aladdin {ref:g}-bit {kind} {law} (data/aladdin_5ns.csv) {note}".strip()
+    source[""] = f"Aladdin {ref:g}-bit {kind} area {row['area']:g} um^2 {law} (data/aladdin_5ns.csv) {note}".strip()
+    return Priced(energy, float(row["area"]) * k * a_scale, f"sparse-hw {kind} model (Aladdin {law})", source)
 
 
 _MAC_ACTIONS = ("mac_random", "mac_reused", "mac_gated", "idle")
 
+#: Accelergy's Aladdin intmac prices a reused multiply at 0.85 of a random one (accelergy-aladdin-plug-in;
+#: recorded: 8-bit mac_reused 0.47989 = 0.85 x 0.539375 + 0.021425 pJ)
+REUSED_MULTIPLY = 0.85
+
 
 def recorded_mac(attrs: dict[str, Any], cls: str, component: str) -> Priced | None:
-    """A primitive intmac/fpmac from the recorded one of the nearest width, scaled with width^2."""
+    """A primitive intmac/fpmac recorded at this very width and node (any other is `mac`'s formula)."""
     kind = "fpmac" if "fp" in cls.lower() else "intmac"
     bits = _number(attrs, ("datawidth", "width", "word_bits"), 16, component)
     tech = technology(attrs, component)
+    tables.trace(kind, (str(tech).lower(), None, None, bits, None, None))
     rows = [r for r in tables.recorded() if r.cls == kind and r.key[3]]
-    if not rows or bits <= 0:
+    rows = [r for r in rows if r.key[3] == bits and tables.node_nm(r.key[0]) == tables.node_nm(tech)]
+    if not rows or bits <= 0 or not tables.USE_RECORDED:
         return None
     nearest = min({r.key[3] for r in rows}, key=lambda b: abs(math.log(b / bits)))
     e_scale, a_scale, note = tables.scale_factors(tech)
@@ -344,23 +471,74 @@ def recorded_mac(attrs: dict[str, Any], cls: str, component: str) -> Priced | No
     return Priced(energy, area, f"sparse-hw {kind} model (recorded, width^2)", source)
 
 
+def fpmac(attrs: dict[str, Any], cls: str, component: str) -> Priced:
+    """Accelergy's Aladdin fpmac: a floating-point adder (linear in bits) plus a multiplier (quadratic),
+    single-precision tables up to 32 bits, double above (``data/aladdin_5ns.csv``). The plug-in hands
+    the MAC's own action to both, so a reused or gated MAC costs a full one (recorded: 32-bit fpmac
+    mac_random = mac_reused = mac_gated = 32.328 pJ = 7.928 + 24.4)."""
+    bits = _fp_bits(attrs, component)
+    tech = technology(attrs, component)
+    e_scale, a_scale, note = _aladdin_scale(tech)
+    t = tables.aladdin_5ns()
+    add, mul = (t["fp_sp_adder"], t["fp_sp_multiplier"]) if bits <= 32 else (t["fp_dp_adder"], t["fp_dp_multiplier"])
+    ka, km = bits / float(add["width"]), (bits / float(mul["width"])) ** 2
+    dyn = (float(add["energy"]) * ka + float(mul["energy"]) * km) * e_scale
+    idle = (float(add["idle"]) * ka + float(mul["idle"]) * km) * e_scale
+    area = (float(add["area"]) * ka + float(mul["area"]) * km) * a_scale
+    src = (f"Aladdin fp adder x {bits:g}/{add['width']:g} + fp multiplier x ({bits:g}/{mul['width']:g})^2 "
+           f"(data/aladdin_5ns.csv) {note}").strip()
+    energy = {"mac_random": dyn, "mac_reused": dyn, "mac_gated": dyn, "compute": dyn, "idle": idle, "mac_skipped": idle}
+    return Priced(energy, area, "sparse-hw fpmac model (Aladdin fp adder + multiplier)", {**dict.fromkeys(energy, src),
+                                                                                          "": src})
+
+
+def fp_arithmetic(kind: str, attrs: dict[str, Any], cls: str, component: str) -> Priced:
+    """A floating-point adder or multiplier (`fpmac`'s parts on their own): Aladdin's single- or
+    double-precision table, linear (adder) or quadratic (multiplier) in exponent + mantissa bits."""
+    t = tables.aladdin_5ns()
+    bits = _fp_bits(attrs, component)
+    row = t[f"fp_{'sp' if bits <= 32 else 'dp'}_{kind}"]
+    k = bits / float(row["width"]) if kind == "adder" else (bits / float(row["width"])) ** 2
+    e_scale, a_scale, note = _aladdin_scale(technology(attrs, component))
+    dyn, idle = float(row["energy"]) * k * e_scale, float(row["idle"]) * k * e_scale
+    actions = ("add", "idle") if kind == "adder" else ("multiply_random", "multiply_reuse", "multiply", "idle")
+    energy = {a: idle if a == "idle" else dyn for a in actions}
+    src = f"Aladdin {row['width']:g}-bit fp {kind} x {k:.4g} ({bits:g} bits; data/aladdin_5ns.csv) {note}".strip()
+    return Priced(energy, float(row["area"]) * k * a_scale, f"sparse-hw fp {kind} model (Aladdin)",
+                  {**dict.fromkeys(energy, src), "": src})
+
+
+def _fp_bits(attrs: dict[str, Any], component: str) -> float:
+    """exponent + mantissa bits (Accelergy's fp classes), else the datawidth, else 32."""
+    if _attr(attrs, "exponent") is not None or _attr(attrs, "mantissa") is not None:
+        return _number(attrs, ("exponent",), 8, component) + _number(attrs, ("mantissa",), 24, component)
+    return _number(attrs, ("datawidth", "width", "word_bits"), 32, component)
+
+
 def mac(attrs: dict[str, Any], cls: str, component: str) -> Priced:
-    """A primitive MAC: the recorded MAC of the nearest width scaled with width^2, else multiplier +
-    adder of its datawidth (Accelergy's mac compound)."""
+    """A primitive MAC: a recorded one (`recorded_mac`), else Accelergy's Aladdin intmac: multiplier +
+    adder of its datawidth, a reused multiply at `REUSED_MULTIPLY`, a gated MAC = idle multiplier +
+    adding adder (recorded: 8-bit mac_gated 0.03642 = 0.015 + 0.021425 pJ)."""
     found = recorded_mac(attrs, cls, component)
     if found is not None:
         return found
+    if "fp" in cls.lower():
+        return fpmac(attrs, cls, component)
+    # a MAC's width is its datawidth, else its width (recorded: an 8-bit-wide intmac at 332.25 um^2)
+    attrs = {**attrs, "datawidth": _number(attrs, ("datawidth", "width", "word_bits"), 16, component)}
     mul = arithmetic("multiplier", attrs, cls, component)
     add = arithmetic("adder", attrs, cls, component)
+    m, a = mul.energy["multiply_random"], add.energy["add"]
     energy = {
-        "mac_random": mul.energy["multiply_random"] + add.energy["add"],
-        "mac_reused": mul.energy["multiply_reuse"] + add.energy["add"],
-        "mac_gated": mul.energy["idle"] + add.energy["idle"],
+        "mac_random": m + a,
+        "mac_reused": REUSED_MULTIPLY * m + a,
+        "mac_gated": mul.energy["idle"] + a,
         "mac_skipped": mul.energy["idle"] + add.energy["idle"],
         "idle": mul.energy["idle"] + add.energy["idle"],
     }
     energy["compute"] = energy["mac_random"]
-    source = {a: f"multiplier + adder: {mul.source['multiply_random']}; {add.source['add']}" for a in energy}
+    source = {k: f"multiplier + adder: {mul.source['multiply_random']}; {add.source['add']}" for k in energy}
+    source["mac_reused"] = f"{REUSED_MULTIPLY} x {source['mac_reused']}"
     source[""] = f"multiplier + adder areas: {mul.source['']}; {add.source['']}"
     return Priced(energy, mul.area + add.area, "sparse-hw MAC model (Aladdin multiplier + adder)", source)
 
@@ -385,6 +563,28 @@ def dram(attrs: dict[str, Any], cls: str, component: str) -> Priced:
                    "": "DRAM area is off-chip: 0 um^2"})
 
 
+def converter(kind: str, attrs: dict[str, Any], cls: str, component: str) -> Priced:
+    """An ADC (energy per conversion = Walden figure of merit x 2^bits) or DAC (2^bits - 1 unit
+    elements), from the 32 nm figures of ``data/converters.csv``. Mixed-signal energy does not follow
+    the digital node scaling, so the figures are used at every supported node (stated in the source)."""
+    bits = _number(attrs, ("resolution", "datawidth", "width", "n_bits"), None, component)
+    if bits is None or bits < 1 or bits > 24:
+        raise EstimateError(f"{component}: {cls} needs a resolution of 1-24 bits (got {bits})", "datawidth",
+                            f"give the {cls} its resolution as datawidth (bits)")
+    technology(attrs, component)
+    row = tables.converters()[kind]
+    ref = float(row["bits"])
+    k = 2 ** (bits - ref) if kind == "ADC" else (2 ** bits - 1) / (2 ** ref - 1)
+    src = (f"{kind} {row['energy']:g} pJ / {row['area']:g} um^2 at {ref:g} bits x {k:.4g} "
+           f"({'2^bits' if kind == 'ADC' else '2^bits - 1 elements'}; data/converters.csv, 32nm figures, not node-scaled)")
+    e = float(row["energy"]) * k
+    energy = {"convert": e, "read": e, "idle": 0.0, "leak": 0.0}
+    return Priced(energy, float(row["area"]) * k, f"sparse-hw {kind} model (Walden FOM x 2^bits)"
+                  if kind == "ADC" else "sparse-hw DAC model (unit elements)",
+                  {**dict.fromkeys(energy, src), "idle": f"{kind} idle: 0 pJ (as the table)",
+                   "leak": f"{kind} leak: 0 pJ (as the table)", "": src})
+
+
 def free(cls: str, area: float, why: str) -> Priced:
     """A component Accelergy prices at zero energy (dummy buffers, placeholders)."""
     return Priced({"read": 0.0, "write": 0.0, "update": 0.0, "idle": 0.0, "leak": 0.0}, area, why, {"": why})
@@ -402,12 +602,16 @@ def price(cls: str, attrs: dict[str, Any], component: str) -> Priced:
         return dram(attrs, cls, component)
     if low == "reg":
         return aladdin_reg(attrs, cls, component)
+    if low in ("adc", "dac"):
+        return converter(low.upper(), attrs, cls, component)
     if low in _HW_ALADDIN and ("global_cycle_seconds" in attrs or low.startswith("aladdin_")):
         return hw_aladdin(_HW_ALADDIN[low], attrs, cls, component)
     if any(k in low for k in ("sram", "smartbuffer", "regfile")) or low in ("storage", "buffer", "cache"):
         return sram(attrs, cls, component)
     if low in ("intmac", "fpmac", "mac", "imac", "compute") or low.endswith("mac"):
         return mac(attrs, cls, component)
+    if low.startswith("fp") and ("adder" in low or "multiplier" in low):
+        return fp_arithmetic("adder" if "adder" in low else "multiplier", attrs, cls, component)
     if "multiplier" in low:
         return arithmetic("multiplier", attrs, cls, component)
     if any(k in low for k in ("adder", "counter", "comparator", "address_generator")):

@@ -6,6 +6,7 @@ fits in `primitives` are made from these rows on first use, so the numbers stay 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import math
@@ -57,8 +58,7 @@ def record_key(technology: str, width, depth, datawidth, n_banks, n_rdwr_ports) 
 
 
 @functools.lru_cache(maxsize=1)
-def recorded() -> list[Recorded]:
-    """Rows of ``recorded_primitives.csv`` (written by `sparse_hw.estimate.harvest`)."""
+def _all_recorded() -> tuple[Recorded, ...]:
     out = []
     for r in _rows("recorded_primitives.csv"):
         value = _num(r["area_um2"]) if r["action"] == "" else _num(r["energy_pJ"])
@@ -66,27 +66,101 @@ def recorded() -> list[Recorded]:
             continue
         key = record_key(*(r[k] for k in KEY_ATTRIBUTES))
         out.append(Recorded(r["class"].lower(), key, r["action"], value, r["estimator"], r["provenance"]))
-    return out
+    return tuple(out)
 
 
-@functools.lru_cache(maxsize=1)
+def size_key(cls: str, key: tuple) -> tuple:
+    """A primitive's class and size, the unit the leave-one-size-out view holds out: width and depth
+    for a storage, the datawidth for anything else (technology, banks and ports left open, so every
+    recorded variant of that size goes)."""
+    cls = cls.lower()
+    if key[1] is not None and key[2] is not None:
+        return (cls, key[1], key[2])
+    return (cls, None, None, key[3])
+
+
+#: (class, size) keys (`size_key`) whose recorded figures no lookup or fit sees: the benchmark's
+#: leave-one-size-out view (`holding_out`); empty in normal use
+HELD_OUT: frozenset = frozenset()
+#: a set while `tracing`: every primitive query adds its `size_key` here
+TRACE: set | None = None
+
+
+def trace(cls: str, key: tuple) -> None:
+    """Note that a primitive of this class and size was priced (for the leave-one-size-out view)."""
+    if TRACE is not None:
+        TRACE.add(size_key(cls, key))
+
+
+@contextlib.contextmanager
+def tracing():
+    """Collect the (class, size) keys of every primitive priced inside the block."""
+    global TRACE
+    old, TRACE = TRACE, set()
+    try:
+        yield TRACE
+    finally:
+        TRACE = old
+
+
+@contextlib.contextmanager
+def holding_out(sizes=(), components: bool = True):
+    """Price inside the block as if the recorded figures of these (class, size) keys had never been
+    recorded (left out of lookups and fits) and, with ``components``, no whole component either."""
+    global HELD_OUT, USE_RECORDED_COMPONENTS
+    old = HELD_OUT, USE_RECORDED_COMPONENTS
+    HELD_OUT, USE_RECORDED_COMPONENTS = frozenset(sizes), not components
+    try:
+        yield
+    finally:
+        HELD_OUT, USE_RECORDED_COMPONENTS = old
+
+
+@contextlib.contextmanager
+def models_only():
+    """Price inside the block from the models alone: no recorded figure is looked up (fits keep them)."""
+    global USE_RECORDED
+    old, USE_RECORDED = USE_RECORDED, False
+    try:
+        yield
+    finally:
+        USE_RECORDED = old
+
+
+def recorded() -> tuple[Recorded, ...]:
+    """Rows of ``recorded_primitives.csv`` (written by `sparse_hw.estimate.harvest`), less `HELD_OUT`."""
+    return _recorded(HELD_OUT)
+
+
+@functools.lru_cache(maxsize=8)
+def _recorded(held: frozenset) -> tuple[Recorded, ...]:
+    return tuple(r for r in _all_recorded() if not held or size_key(r.cls, r.key) not in held)
+
+
 def recorded_index() -> dict[tuple, Recorded]:
     """(class, key, action) -> the recorded figure (the first file that recorded it wins)."""
+    return _recorded_index(HELD_OUT) if USE_RECORDED else {}
+
+
+@functools.lru_cache(maxsize=8)
+def _recorded_index(held: frozenset) -> dict[tuple, Recorded]:
     index: dict[tuple, Recorded] = {}
-    if not USE_RECORDED:
-        return index
-    for rec in recorded():
+    for rec in _recorded(held):
         if rec.key[1:] == (None,) * 5:
             continue  # a top-level primitive whose attributes the verbose file does not repeat
         index.setdefault((rec.cls, rec.key, rec.action), rec)
     return index
 
 
-@functools.lru_cache(maxsize=1)
 def recorded_by_class() -> dict[tuple[str, str], list[Recorded]]:
     """(class, action) -> the recorded figures, for lookups that leave unnamed attributes open."""
+    return _recorded_by_class(HELD_OUT) if USE_RECORDED else {}
+
+
+@functools.lru_cache(maxsize=8)
+def _recorded_by_class(held: frozenset) -> dict[tuple[str, str], list[Recorded]]:
     out: dict[tuple[str, str], list[Recorded]] = {}
-    for rec in recorded() if USE_RECORDED else ():
+    for rec in _recorded(held):
         out.setdefault((rec.cls, rec.action), []).append(rec)
     return out
 
@@ -98,6 +172,23 @@ def aladdin_40nm() -> dict[str, dict[str, float | str]]:
                          "area": float(r["area_um2"]), "width": float(r["ref_width"]), "action": r["action"],
                          "provenance": r["provenance"]}
             for r in _rows("aladdin_40nm.csv")}
+
+
+@functools.lru_cache(maxsize=1)
+def aladdin_5ns() -> dict[str, dict[str, float | str]]:
+    """Aladdin's 40 nm tables at the 5 ns cycle Accelergy 0.3's Aladdin plug-in priced at
+    (``data/aladdin_5ns.csv``): class -> energy, idle energy, area at its reference width."""
+    return {r["class"]: {"energy": float(r["energy_pJ"]), "idle": float(r["idle_pJ"]), "area": float(r["area_um2"]),
+                         "width": float(r["ref_width"]), "provenance": r["provenance"]}
+            for r in _rows("aladdin_5ns.csv")}
+
+
+@functools.lru_cache(maxsize=1)
+def converters() -> dict[str, dict[str, float | str]]:
+    """ADC/DAC reference figures (``data/converters.csv``): class -> energy, area at its reference bits."""
+    return {r["class"].upper(): {"bits": float(r["ref_bits"]), "energy": float(r["energy_pJ"]),
+                                 "area": float(r["area_um2"]), "provenance": r["provenance"]}
+            for r in _rows("converters.csv")}
 
 
 @functools.lru_cache(maxsize=1)
@@ -180,6 +271,8 @@ def class_fingerprint(definition) -> str:
 
 #: False: price from the models only (the benchmark's out-of-sample view); True: recorded figures first
 USE_RECORDED = True
+#: False while `holding_out` a component: no whole component is looked up in ``recorded_components.csv``
+USE_RECORDED_COMPONENTS = True
 
 
 @functools.lru_cache(maxsize=1)

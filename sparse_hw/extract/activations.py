@@ -12,15 +12,17 @@ Two jobs, done in one pass over the data by :func:`calibrate`:
    pre-hooks that count the nonzero elements of each layer's input; layers without a consumer (the
    network's last layer) also count their own output.
 
-Padding: the count covers the tensor handed to the module. The zeros a convolution pads around it
-are not part of the tensor, so they are not part of any density (``pad_h``/``pad_w`` are recorded
-beside the densities instead).
+Padding: ``inputs`` counts the tensor handed to the module, without the zeros a convolution pads
+around it. The Timeloop problem's Inputs tensor is the padded *window* instead
+(:class:`.layers.InputWindow`: the padding border, minus trailing rows a stride leaves unread), so a
+forward hook also counts that window exactly (``windows``): the real elements inside it, the border
+as zeros (or as the data a ``reflect``/``replicate``/``circular`` padding puts there).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,7 +32,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from ..errors import ConfigError, DataError
-from .layers import Observation
+from .layers import InputWindow, Observation, input_window
 
 #: Torch functions that only look at a tensor (their results carry no data of the layer).
 _METADATA_FUNCS = frozenset({
@@ -76,6 +78,13 @@ class Measurement:
     batches: int
     channels_last: bool = False
     """Whether the batches ran in channels-last memory format (same values, faster 2-D convolutions)."""
+    windows: dict[str, Count] = field(default_factory=dict)
+    """Counts of each layer's Inputs *window* (the problem's tensor: padding border included, unread
+    trailing rows excluded); a layer absent here has the window equal to its input (see :meth:`window`)."""
+
+    def window(self, name: str) -> Count:
+        """The count of ``name``'s Inputs window (its input count when the window is the input)."""
+        return self.windows.get(name, self.inputs[name])
 
 
 #: Attribute that carries a tensor's provenance during discovery (it lives and dies with the tensor,
@@ -128,6 +137,23 @@ def count_nonzero(t: torch.Tensor) -> int:
     return int(np.count_nonzero(t.detach().numpy()))
 
 
+def window_count(window: InputWindow, x: torch.Tensor) -> Count:
+    """Nonzeros and elements of the Inputs window of ``x`` (exact; zero padding is not materialized)."""
+    numel = x.numel() // max(1, int(np.prod(window.real))) * int(np.prod(window.size))
+    if window.mode == "zeros" or not any(window.before):
+        crop = x
+        for axis, keep in zip(window.axes, window.keep, strict=True):
+            crop = crop.narrow(axis, 0, keep)
+        return Count(count_nonzero(crop) if crop.numel() else 0, numel)
+    pads: list[int] = []
+    for b, s, r in reversed(list(zip(window.before, window.size, window.real, strict=True))):
+        pads += [b, max(0, s - b - r)]  # F.pad's order: last axis first, (before, after)
+    padded = torch.nn.functional.pad(x, pads, mode=window.mode)
+    for axis, size in zip(window.axes, window.size, strict=True):
+        padded = padded.narrow(axis, 0, size)
+    return Count(count_nonzero(padded), numel)
+
+
 def _first_tensor(args: tuple, name: str) -> torch.Tensor:
     if not args or not isinstance(args[0], torch.Tensor):
         raise ConfigError(
@@ -145,11 +171,12 @@ def discover(
     *,
     on_input: Callable[[str, torch.Tensor], None] | None = None,
     on_output: Callable[[str, torch.Tensor], None] | None = None,
+    on_call: Callable[[str, nn.Module, torch.Tensor, torch.Tensor], None] | None = None,
 ) -> Dataflow:
     """Run ``example`` once and record shapes, calls and consumers of ``layers``.
 
-    ``on_input`` / ``on_output`` see every layer's input / output tensor of this pass (so that the
-    discovery batch can be counted too instead of being run twice).
+    ``on_input`` / ``on_output`` see every layer's input / output tensor of this pass, ``on_call`` the
+    module with both (so that the discovery batch can be counted too instead of being run twice).
 
     Raises:
         DataError: the model does not run on the calibration data.
@@ -182,6 +209,8 @@ def discover(
             seen[name].append((pending.pop(name), tuple(out.shape)))
             if on_output is not None:
                 on_output(name, out)
+            if on_call is not None:
+                on_call(name, mod, args[0], out)
             mode.tag(out, {name: ()})
 
         handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
@@ -255,6 +284,21 @@ class _Tally:
         return {n: Count(self.nnz.get(n, 0), self.numel.get(n, 0)) for n in names}
 
 
+class _WindowTally(_Tally):
+    """Running counts of the Inputs windows that differ from the input (padded or cut convolutions)."""
+
+    def add_call(self, name: str, module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> None:
+        window = input_window(module, tuple(x.shape), tuple(out.shape))
+        if window is None or window.identity:
+            return
+        count = window_count(window, x)
+        self.nnz[name] = self.nnz.get(name, 0) + count.nnz
+        self.numel[name] = self.numel.get(name, 0) + count.numel
+
+    def counts(self, names: Iterable[str]) -> dict[str, Count]:
+        return {n: Count(self.nnz[n], self.numel[n]) for n in names if n in self.nnz}
+
+
 def _formatted(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
 
@@ -266,6 +310,7 @@ def _count_pass(
     own_output: set[str],
     inputs: _Tally,
     outputs: _Tally,
+    windows: _WindowTally,
     *,
     channels_last: bool,
     progress: Callable[[int], None] | None,
@@ -277,6 +322,8 @@ def _count_pass(
         handles.append(
             module.register_forward_pre_hook(lambda mod, args, name=name: inputs.add(name, args[0]))
         )
+        handles.append(module.register_forward_hook(
+            lambda mod, args, out, name=name: windows.add_call(name, mod, args[0], out)))
         if name in own_output:
             handles.append(
                 module.register_forward_hook(lambda mod, args, out, name=name: outputs.add(name, out))
@@ -317,7 +364,7 @@ def measure(
         progress: called with the number of samples done after each batch.
     """
     want_out = set(own_output)
-    inputs, outputs = _Tally(), _Tally()
+    inputs, outputs, windows = _Tally(), _Tally(), _WindowTally()
     samples, done = _count_pass(
         model,
         batches,
@@ -325,6 +372,7 @@ def measure(
         want_out,
         inputs,
         outputs,
+        windows,
         channels_last=channels_last,
         progress=progress,
         samples=0,
@@ -335,6 +383,7 @@ def measure(
         samples=samples,
         batches=done,
         channels_last=channels_last,
+        windows=windows.counts(layers),
     )
 
 
@@ -361,8 +410,8 @@ def calibrate(
     if channels_last:
         model.to(memory_format=torch.channels_last)
     first = _formatted(first, channels_last)
-    inputs, outputs = _Tally(), _Tally()
-    flow = discover(model, first, layers, on_input=inputs.add, on_output=outputs.add)
+    inputs, outputs, windows = _Tally(), _Tally(), _WindowTally()
+    flow = discover(model, first, layers, on_input=inputs.add, on_output=outputs.add, on_call=windows.add_call)
     samples = int(first.shape[0])
     if progress is not None:
         progress(samples)
@@ -375,6 +424,7 @@ def calibrate(
         last,
         inputs,
         outputs,
+        windows,
         channels_last=channels_last,
         progress=progress,
         samples=samples,
@@ -385,6 +435,7 @@ def calibrate(
         samples=samples,
         batches=done + 1,
         channels_last=channels_last,
+        windows=windows.counts(ran),
     )
 
 
@@ -397,4 +448,5 @@ __all__ = [
     "discover",
     "measure",
     "split_first",
+    "window_count",
 ]

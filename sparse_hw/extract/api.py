@@ -222,11 +222,15 @@ def _sources(
 ) -> tuple[str, str, str]:
     where = f"{meas.samples} calibration samples of {calib['data']} (sample seed {seed})"
     weight = f"measured: {nnz} of {params} weights nonzero in the checkpoint"
-    count = meas.inputs[name]
-    inputs = (
-        f"measured: this layer's input over {where}; {count.nnz} of {count.numel} nonzero; "
-        "convolution padding zeros excluded"
-    )
+    count, window = meas.inputs[name], meas.window(name)
+    inputs = f"measured: this layer's input over {where}; {count.nnz} of {count.numel} nonzero"
+    if name in meas.windows:
+        inputs += (
+            f" (convolution padding zeros excluded); the problem's Inputs window (padding border as zeros, "
+            f"rows a stride leaves unread excluded), counted exactly: {window.nnz} of {window.numel} nonzero"
+        )
+    else:
+        inputs += " (the problem's Inputs tensor: no padding, nothing cut)"
     consumer = flow.consumers.get(name)
     if consumer is None:
         out = meas.outputs[name]
@@ -260,7 +264,7 @@ def _records(
         nnz = count_nonzero(weight)
         pattern = weight_pattern(weight, loaded.dense_shapes.get(name))
         consumer = flow.consumers.get(name)
-        in_count = meas.inputs[name]
+        in_count, window = meas.inputs[name], meas.window(name)
         out_count = meas.inputs[consumer] if consumer is not None else meas.outputs[name]
         w_src, in_src, out_src = _sources(name, flow, meas, calib, seed, nnz, params)
         dims = {d: getattr(geo, d) for d in ("N", "C", "M", "R", "S", "P", "Q", "G")}
@@ -283,6 +287,8 @@ def _records(
             method=facts["method"], target_sparsity=facts["target_sparsity"], accuracy=facts["accuracy"],
             prime_dims=tuple(awkward.items()),
             padded=tuple(padded_dims(dims).items()) if pad else (),
+            input_h=geo.in_h, input_w=geo.in_w, input_window_nnz=window.nnz, input_window_numel=window.numel,
+            input_density_padded=window.density,
         )  # fmt: skip
         out.append(record)
     return out
@@ -297,13 +303,16 @@ def _header(record: LayerRecord, raw: RawCheckpoint, dialect: str) -> list[str]:
         f"checkpoint {raw.path.name} sha256 {raw.sha256} ({raw.source})",
         (
             f"stride h{record.stride_h} w{record.stride_w}, dilation h{record.dilation_h} w{record.dilation_w}, "
-            f"padding h{record.pad_h} w{record.pad_w} (padding is not part of the problem nor of any density)"
+            f"padding h{record.pad_h} w{record.pad_w}; Inputs window {_window_text(record)}"
         ),
         (
             f"Weights density {record.weight_density!r}: {record.weight_density_source}; pattern {record.pattern} "
             f"({record.pattern_detail}) -> {record.density_model}"
         ),
-        f"Inputs density {record.input_density!r}: {record.input_density_source}",
+        (
+            f"Inputs density {record.input_density_padded!r} (of the window; layers.csv input_density_padded; "
+            f"the unpadded input's: {record.input_density!r}, input_density): {record.input_density_source}"
+        ),
         f"Outputs density {record.output_density!r}: {record.output_density_source}",
     ]
     if record.prime_dims:
@@ -318,6 +327,16 @@ def _header(record: LayerRecord, raw: RawCheckpoint, dialect: str) -> list[str]:
             + "; densities scaled by unpadded/padded tensor size (the padding is zeros)"
         )
     return lines
+
+
+def _window_text(record: LayerRecord) -> str:
+    """The problem's Inputs window against the real input, for the header."""
+    height = (record.Q - 1) * record.stride_h + (record.S - 1) * record.dilation_h + 1
+    width = (record.P - 1) * record.stride_w + (record.R - 1) * record.dilation_w + 1
+    text = f"{height}x{width} (rows x columns) over a {record.input_h}x{record.input_w} input"
+    if record.pad_h or record.pad_w:
+        text += ": the padding border is part of the problem's Inputs, as zeros, and of its density"
+    return text
 
 
 def _data_paths(spec: str | None) -> list[Path]:

@@ -52,6 +52,57 @@ class Geometry:
     dilation_w: int = 1
     pad_h: int = 0
     pad_w: int = 0
+    in_h: int = 1
+    """Height of the real input (pairs with Q and S; the rows of a linear layer)."""
+    in_w: int = 1
+    """Width of the real input (pairs with P and R)."""
+
+
+@dataclass(frozen=True)
+class InputWindow:
+    """What Timeloop's Inputs tensor spans of a convolution's input, per spatial axis.
+
+    The problem's input is the window ``[0, size)`` of the *padded* input: ``size = (out - 1) * stride +
+    (kernel - 1) * dilation + 1`` (the projection ``R*Wdilation + P*Wstride``). The real data sits at
+    ``[before, before + real)`` of it; everything else is padding (zeros unless ``mode`` says otherwise),
+    and real elements past ``size`` (a stride that does not divide) are never read.
+    """
+
+    axes: tuple[int, ...]
+    """Tensor axes of the spatial dimensions (``(2, 3)`` for ``[B, C, H, W]``)."""
+    before: tuple[int, ...]
+    """Padding elements before the real data on each axis."""
+    size: tuple[int, ...]
+    """Window extent on each axis."""
+    real: tuple[int, ...]
+    """Real input extent on each axis."""
+    mode: str = "zeros"
+    """The module's ``padding_mode``: ``zeros``, or ``reflect``/``replicate``/``circular`` (data in the border)."""
+
+    @property
+    def keep(self) -> tuple[int, ...]:
+        """Real elements inside the window on each axis (the first ones: the window cuts at the end)."""
+        return tuple(max(0, min(r, s - b)) for b, s, r in zip(self.before, self.size, self.real, strict=True))
+
+    @property
+    def identity(self) -> bool:
+        """Whether the window is exactly the input (no padding, nothing cut)."""
+        return all(b == 0 and s == r for b, s, r in zip(self.before, self.size, self.real, strict=True))
+
+
+def input_window(module: nn.Module, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> InputWindow | None:
+    """The Inputs window of a Conv1d/Conv2d call (None for other layers: their input is the problem's)."""
+    if not isinstance(module, nn.Conv1d | nn.Conv2d) or len(in_shape) != len(out_shape) or len(in_shape) < 3:
+        return None
+    axes = tuple(range(2, len(in_shape)))
+    before, size = [], []
+    for i, axis in enumerate(axes):
+        k, s, d = int(module.kernel_size[i]), int(module.stride[i]), int(module.dilation[i])
+        out = int(out_shape[axis])
+        before.append(_pad(module, i, int(in_shape[axis]), out, k, s, d))
+        size.append((out - 1) * s + (k - 1) * d + 1)
+    real = tuple(int(in_shape[a]) for a in axes)
+    return InputWindow(axes, tuple(before), tuple(size), real, str(getattr(module, "padding_mode", "zeros")))
 
 
 def _instances(name: str, obs: Observation) -> int:
@@ -109,6 +160,7 @@ def conv2d_geometry(name: str, module: nn.Conv2d, obs: Observation) -> Geometry:
         op=op, N=_instances(name, obs), C=c, M=m, R=kw, S=kh, P=p, Q=q, G=g,
         stride_h=sh, stride_w=sw, dilation_h=dh, dilation_w=dw,
         pad_h=_pad(module, 0, h_in, q, kh, sh, dh), pad_w=_pad(module, 1, w_in, p, kw, sw, dw),
+        in_h=h_in, in_w=w_in,
     )  # fmt: skip
 
 
@@ -121,6 +173,7 @@ def conv1d_geometry(name: str, module: nn.Conv1d, obs: Observation) -> Geometry:
         op=op, N=_instances(name, obs), C=c, M=m, R=1, S=int(k), P=1, Q=obs.out_shape[2], G=g,
         stride_h=int(s), stride_w=1, dilation_h=int(d), dilation_w=1,
         pad_h=_pad(module, 0, obs.in_shape[2], obs.out_shape[2], int(k), int(s), int(d)), pad_w=0,
+        in_h=obs.in_shape[2], in_w=1,
     )  # fmt: skip
 
 
@@ -135,7 +188,7 @@ def linear_geometry(name: str, module: nn.Linear, obs: Observation) -> Geometry:
     rows = math.prod(obs.in_shape[1:-1])
     return Geometry(
         op="linear", N=_instances(name, obs), C=int(module.in_features), M=int(module.out_features),
-        R=1, S=1, P=1, Q=rows, G=1,
+        R=1, S=1, P=1, Q=rows, G=1, in_h=rows, in_w=1,
     )  # fmt: skip
 
 
@@ -177,11 +230,13 @@ def unsupported_weight_layers(model: nn.Module) -> list[str]:
 __all__ = [
     "GEOMETRY",
     "Geometry",
+    "InputWindow",
     "Observation",
     "conv1d_geometry",
     "conv2d_geometry",
     "extractable_layers",
     "geometry_function",
+    "input_window",
     "linear_geometry",
     "unsupported_weight_layers",
 ]

@@ -9,8 +9,9 @@ is the layer's problem with ``distribution: real-data`` pointing at those masks
 
 What each mask holds:
 
-* Inputs: the layer's input with the convolution's zero padding border (Timeloop's input tensor
-  spans the padded window ``(P-1)*stride + (R-1)*dilation + 1``), so padding counts as zeros;
+* Inputs: the layer's input with the convolution's padding border (Timeloop's input tensor spans the
+  padded window ``(P-1)*stride + (R-1)*dilation + 1``), so zero padding counts as zeros (the same window
+  the problem's ``input_density_padded`` counts);
 * Outputs: what the next layer sees (its input, after ReLU/BN) when that has the layer's output
   shape, as the measured ``output_density``; else (pooling in between, last layer) the layer's own
   output;
@@ -89,18 +90,21 @@ def _run(model: nn.Module, sample: torch.Tensor, modules: Mapping[str, nn.Module
     return ins, outs
 
 
-def _canonical_activation(record: LayerRecord, t: torch.Tensor, channels: int, padded: bool) -> np.ndarray:
-    """``[N, G, C/G, H, W]`` of one sample's activations (inputs: with the padding border)."""
+def _canonical_activation(record: LayerRecord, t: torch.Tensor, channels: int, padded: bool,
+                          mode: str = "zeros") -> np.ndarray:
+    """``[N, G, C/G, H, W]`` of one sample's activations (inputs: with the padding border, filled as the
+    module's ``padding_mode`` fills it: zeros, or data for reflect/replicate/circular)."""
     g = record.G
     x = t.float()
+    pad_mode = "constant" if mode == "zeros" else mode
     if record.module_type == "Linear" or record.op == "linear":
         x = x.reshape(record.N, -1, x.shape[-1]).transpose(1, 2).unsqueeze(-1)  # [N, C, rows, 1]
     elif x.dim() == 3:  # conv1d: along Q (height)
+        if padded and record.pad_h:
+            x = torch.nn.functional.pad(x, (record.pad_h, record.pad_h), mode=pad_mode)
         x = x.unsqueeze(-1)
-        if padded:
-            x = torch.nn.functional.pad(x, (0, 0, record.pad_h, record.pad_h))
-    elif padded:
-        x = torch.nn.functional.pad(x, (record.pad_w, record.pad_w, record.pad_h, record.pad_h))
+    elif padded and (record.pad_h or record.pad_w):
+        x = torch.nn.functional.pad(x, (record.pad_w, record.pad_w, record.pad_h, record.pad_h), mode=pad_mode)
     x = x.reshape(record.N, g, channels, x.shape[-2], x.shape[-1])
     if padded:  # Timeloop's input window: (Q-1)*stride + (S-1)*dilation + 1 rows (and likewise columns)
         h = (record.Q - 1) * record.stride_h + (record.S - 1) * record.dilation_h + 1
@@ -151,7 +155,8 @@ def capture(
         output = seen if seen is not None and seen.shape == own.shape else own
         out[r.layer] = {
             "Weights": flatten(r, "Weights", _canonical_weight(r, module.weight)),
-            "Inputs": flatten(r, "Inputs", _canonical_activation(r, inputs, r.C, padded=True)),
+            "Inputs": flatten(r, "Inputs", _canonical_activation(
+                r, inputs, r.C, padded=True, mode=str(getattr(module, "padding_mode", "zeros")))),
             "Outputs": flatten(r, "Outputs", _canonical_activation(r, output, r.M, padded=False)),
         }
     return out

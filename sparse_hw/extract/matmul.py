@@ -359,6 +359,9 @@ def _record(site: Site, model: nn.Module, base: dict[str, Any], *, pad: bool) ->
                                f"{site.result.numel} nonzero"),
         output_consumer="", module_type=site.function,
         prime_dims=tuple(awkward.items()), padded=tuple(padded_dims(dims).items()) if pad else (),
+        # the problem's Inputs (Q rows x P = 1, R = S = 1, no padding) is the first operand itself
+        input_h=dims["Q"], input_w=dims["P"], input_window_nnz=site.first.nnz,
+        input_window_numel=site.first.numel, input_density_padded=site.first.density,
         **base,
     )  # fmt: skip
 

@@ -28,7 +28,8 @@ CSV_COLUMNS: tuple[str, ...] = LAYER_TABLE_COLUMNS
 #: Columns after the contract's ones: geometry the problem does not carry, provenance, padding, meta.
 EXTRA_COLUMNS: tuple[str, ...] = (
     "pad_h", "pad_w", "prime_dims", "padded", "weight_nnz",
-    "input_nnz", "input_numel", "output_nnz", "output_numel",
+    "input_nnz", "input_numel", "input_h", "input_w", "input_window_nnz", "input_window_numel",
+    "input_density_padded", "output_nnz", "output_numel",
     "calib_samples", "calib_batches", "calib_seed",
     "weight_density_source", "input_density_source", "output_density_source", "output_consumer",
     "pattern_detail", "module_type", "method", "target_sparsity", "accuracy", "modeled", "reason",
@@ -53,6 +54,9 @@ class LayerRecord:
 
     Densities are fractions of nonzero elements, never rounded. ``input_density`` counts the tensor this
     layer receives (after the previous batch norm / activation), without convolution padding zeros;
+    ``input_density_padded`` counts the tensor the problem's Inputs describe: the padded window
+    ``(P-1)*stride_w + (R-1)*dilation_w + 1`` wide (likewise high), its padding border as zeros, real rows
+    a stride leaves unread excluded; it is the density the problem states (before ``--pad``'s scaling).
     ``output_density`` counts the tensor the next layer receives (its consumer's input), or this layer's
     own output for the network's last layer.
     """
@@ -89,7 +93,8 @@ class LayerRecord:
     dilation_h: int
     dilation_w: int
     pad_h: int
-    """Zero padding on each side of the height axis (not part of the Timeloop problem nor of any density)."""
+    """Padding on each side of the height axis (``padding`` of the module; ``same`` puts the odd one after).
+    Not a problem dimension, but inside the problem's Inputs window: ``input_density_padded`` counts it."""
     pad_w: int
     weight_density: float
     """Nonzero weights / weights."""
@@ -130,6 +135,17 @@ class LayerRecord:
     """Dimensions with a prime factor above 7 (they defeat perfect factorization), with their size."""
     padded: tuple[tuple[str, int], ...] = field(default=())
     """Dimensions padded by ``--pad`` and their padded size (the problem YAML uses these)."""
+    input_h: int | None = None
+    """Height of the real input per instance (pairs with Q and S; the rows of a linear layer)."""
+    input_w: int | None = None
+    """Width of the real input per instance (pairs with P and R; 1 for 1-D and linear layers)."""
+    input_window_nnz: int | None = None
+    """Nonzeros inside the problem's Inputs window over every calibration sample (counted exactly)."""
+    input_window_numel: int | None = None
+    """Elements of the problem's Inputs window over every calibration sample (padding border included)."""
+    input_density_padded: float | None = None
+    """``input_window_nnz / input_window_numel``: the Inputs density the problem states. None only in
+    records written before sparse-hw measured it (their padded layers cannot be rendered again)."""
 
     # ------------------------------------------------------------------ derived
     @property
@@ -296,6 +312,7 @@ def _pairs(value: Any) -> tuple[tuple[str, int], ...]:
 _INT_FIELDS = {f.name for f in dataclasses.fields(LayerRecord) if f.type in ("int",)}
 _FLOAT_FIELDS = {f.name for f in dataclasses.fields(LayerRecord) if f.type in ("float",)}
 _OPT_FLOAT_FIELDS = {f.name for f in dataclasses.fields(LayerRecord) if f.type in ("float | None",)}
+_OPT_INT_FIELDS = {f.name for f in dataclasses.fields(LayerRecord) if f.type in ("int | None",)}
 _STR_FIELDS = {f.name for f in dataclasses.fields(LayerRecord) if f.type in ("str",)}
 
 
@@ -314,6 +331,12 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
             elif name in _OPT_FLOAT_FIELDS:
                 text = _text(value)
                 out[name] = None if text in ("", "None", "nan") else float(value)
+            elif name in _OPT_INT_FIELDS:
+                text = _text(value)
+                number = None if text in ("", "None", "nan") else float(value)
+                if number is not None and number != int(number):
+                    raise ValueError(f"{value!r} is not an integer")
+                out[name] = None if number is None else int(number)
             elif name in _STR_FIELDS:
                 out[name] = _text(value)
         except (TypeError, ValueError) as exc:

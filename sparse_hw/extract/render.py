@@ -27,7 +27,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from ..errors import SpecError
+from ..errors import DataError, SpecError
 from ..io import load_yaml_text
 from ..names import DensityModel
 from ..resources import WORKLOADS_DIR
@@ -82,15 +82,41 @@ def tensor_sizes(dims: dict[str, int], record: LayerRecord) -> dict[str, int]:
 def problem_densities(record: LayerRecord) -> dict[str, ProblemDensity]:
     """The density of each data space as the problem states it.
 
-    Measured densities are used unchanged. When ``--pad`` enlarged a dimension, the added elements are
-    zeros: a tensor's density becomes ``measured x unpadded size / padded size`` (same nonzeros, more
-    elements), and a tensor that was dense becomes fixed-structured (the padding is a regular pattern).
+    Inputs: the density of the tensor the problem describes, the padded window
+    (``record.input_density_padded``: nonzeros inside it / its elements, counted exactly during
+    measurement), not the unpadded input's ``input_density``: spreading the unpadded density over the
+    padded tensor overstated every padded layer by up to padded/real area - 1 (issue 16).
+
+    When ``--pad`` enlarged a dimension, the added elements are zeros too: a tensor's density becomes
+    ``density x unpadded size / padded size`` (same nonzeros, more elements).
+
+    A tensor that was dense before ``--pad`` and gained only ``--pad``'s zeros is written fixed-structured
+    (a regular pattern; the added share is a few percent). A dense input inside a convolution's padding
+    border is *not*: it keeps hypergeometric. The border is regular too, but it is a large share on small
+    maps (36 % of an 8x8 map's 10x10 window) and concentrated at the edges, so tiles inside the data are
+    wholly dense: fixed-structured's capacity bound ``ceil(d x tile)`` is then far below a real tile, and
+    the mapper picks mappings whose real tiles overflow a compressed input buffer (measured: a dense 16x8x8
+    input, 3x3 padding 1, on eyeriss_v2: the fixed-structured mapping's real ``iact_spad`` tile is 24 of 16;
+    the 4x4 map likewise). Hypergeometric's bound ``min(tile, nonzeros)`` is the dense tile, which is right.
+    A sparse tensor keeps its model: the padding zeros join zeros that fall where the data puts them.
+
+    Raises:
+        DataError: a padded convolution's record without ``input_density_padded`` (written by an older
+            sparse-hw, which did not measure the window).
     """
-    measured = {
-        "Weights": record.weight_density,
-        "Inputs": record.input_density,
-        "Outputs": record.output_density,
-    }
+    inputs = record.input_density_padded
+    if inputs is None:
+        if record.pad_h or record.pad_w:
+            raise DataError(
+                f"layer {record.layer!r} has convolution padding but no input_density_padded (a record of an "
+                "older sparse-hw, which measured the input without the padding border)",
+                key_path="input_density_padded",
+                fix="re-run `sparse-hw extract` with this version",
+            )
+        inputs = record.input_density  # no border: at most trailing rows a stride leaves unread differ
+    measured = {"Weights": record.weight_density, "Inputs": inputs, "Outputs": record.output_density}
+    # dense: the problem's tensor before --pad (the Inputs window: a border around dense data is not)
+    dense = {t: float(d) >= 1.0 for t, d in measured.items()}
     models = {
         "Weights": record.density_model,
         "Inputs": DensityModel.HYPERGEOMETRIC.value,
@@ -101,11 +127,9 @@ def problem_densities(record: LayerRecord) -> dict[str, ProblemDensity]:
     out = {}
     for t in TENSORS:
         d = float(measured[t])
+        model = DensityModel.FIXED_STRUCTURED.value if dense[t] else models[t]
         if before[t] != after[t]:
-            model = models[t] if d < 1.0 else DensityModel.FIXED_STRUCTURED.value
             d = d * before[t] / after[t]
-        else:
-            model = models[t]
         if d >= 1.0:
             out[t] = ProblemDensity(DensityModel.FIXED_STRUCTURED.value, 1.0, plain=True)
         else:

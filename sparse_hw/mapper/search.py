@@ -46,6 +46,10 @@ class SearchSettings:
     max_permutations: int = 16
     max_keep_choices: int = 64
     max_candidates: int = 0  # stop after this many candidates in any mode (0: no limit); deterministic
+    # stop after this many exact (Sparseloop) evaluations, the search's main cost under sparsity (0: no
+    # limit), once a valid mapping is known. Unlike budget_s it is deterministic: the same seed gives the
+    # same mapping on any machine.
+    max_exact: int = 0
     exhaustive_limit: int = 1_500_000
     mode: str = "auto"  # auto | exhaustive | random
     # With a time budget and no valid mapping yet when it runs out, the search goes on until the first
@@ -69,6 +73,9 @@ class SearchResult:
     notes: list[str] = field(default_factory=list)
     exact_evaluations: int = 0
     budget_exceeded: bool = False  # the budget ran out before a first valid mapping; the search went on
+    seeds: int = 0  # warm-start mappings given to the search
+    seed_kept: bool = False  # the best mapping is one of them (no candidate beat it)
+    fingerprint: str = ""  # of the mapspace searched (:func:`fingerprint`): where the mapping may seed
 
     def stats(self) -> dict:
         out = {
@@ -80,6 +87,9 @@ class SearchResult:
         }
         if self.budget_exceeded:  # only then, so that budget-free payloads keep their keys
             out["budget_exceeded_for_first_mapping"] = True
+        if self.seeds:  # likewise: only warm-started searches report their seeds
+            out["warm_start_seeds"] = self.seeds
+            out["warm_start_kept"] = self.seed_kept
         return out
 
 
@@ -162,9 +172,14 @@ def _eval_chunk(args) -> ChunkResult:
 
     ``deadline`` (perf_counter seconds, or None) ends the sparse sub-batch loop early once a valid
     mapping is known (here or in ``best_key``); ``hard`` ends it in any case. Without a budget both are
-    None and the chunk's result depends on the seed and chunk index only.
+    None and the chunk's result depends on the seed and chunk index only. ``cap`` (None: none) is
+    (exact evaluations left, whether the search's own candidates gave a valid mapping yet): the chunk
+    evaluates at most that many (the most promising by bound order come first), except that with no
+    valid candidate yet it goes on to the first one: a cap must not fake a misfit. (Warm-start seeds
+    do not count as found: a seeded search then evaluates every candidate an unseeded one does, bar
+    those its better incumbent prunes.)
     """
-    index, (t_arr, s_arr, perm, xs, keep), seed, metrics, best_key, sub, deadline, hard = args
+    index, (t_arr, s_arr, perm, xs, keep), seed, metrics, best_key, sub, deadline, hard, cap = args
     engine: Engine = _WORKER["engine"]
     space: MapSpace = _WORKER["space"]
     rng = np.random.default_rng([seed, index, 7])
@@ -207,6 +222,13 @@ def _eval_chunk(args) -> ChunkResult:
             break
         rows = order[start : start + size]
         rows = rows[~pruned[: rows.shape[0]]]
+        if cap is not None:
+            room = cap[0] - evaluated
+            if room > 0:
+                rows = rows[:room]
+            elif local_key is not None or cap[1]:
+                break
+            # else the cap is spent with no valid candidate yet: go on, uncapped, to the first one
         if rows.size == 0:
             continue
         sel = mb.select(rows)
@@ -374,7 +396,13 @@ class Mapper:
         return getattr(self, "_fraction", 1.0)
 
     # ------------------------------------------------------------------ search
-    def run(self, progress: Callable[[int, int], None] | None = None) -> SearchResult:
+    def run(self, progress: Callable[[int, int], None] | None = None,
+            seeds: MappingBatch | None = None) -> SearchResult:
+        """Search; ``seeds`` (warm start) are mappings of this mapspace known to be good, e.g. the best
+        of the same layer at another point of a sweep (see :func:`fingerprint`): the best valid one is
+        the first incumbent. The bounds then prune more, and the result is never worse than without
+        seeds (a candidate is pruned only when its lower bound exceeds the incumbent; ties keep the seed).
+        """
         s = self.settings
         start = time.perf_counter()
         self._deadline = None if s.budget_s is None else start + s.budget_s
@@ -396,6 +424,17 @@ class Mapper:
         jobs = resolve_jobs(s.jobs)
         bounds = Bounds(self.engine)
         self._fraction = bounds.fraction
+        seeded = found_own = False  # found_own: a valid mapping among the candidates (seeds aside)
+        if seeds is not None and seeds.n:
+            # not counted in `evaluated`: max_exact then gives a seeded search at least the candidates
+            # of an unseeded one (a candidate is skipped only when pruned), so it never ends up worse
+            ev = self.engine.evaluate(seeds)
+            b = _best_in(ev, s.metrics)
+            if b is not None:
+                best_key = tuple(float(c[b]) for c in _metric_columns(ev, s.metrics))
+                best_mb = seeds.select(b)
+                best_mb.notes = []
+                self._found = seeded = True
         pool = None
         if jobs > 1:
             # imported here: concurrent.futures.process pulls in multiprocessing (~5 ms of every start-up)
@@ -426,7 +465,13 @@ class Mapper:
                             if s.timeout and invalid_run >= s.timeout:
                                 break
                         continue
-                    task = (c, arrays, s.seed, s.metrics, best_key, 1024, self._deadline, self._hard)
+                    cap = None
+                    if s.max_exact:  # deterministic: `evaluated` counts the chunks reduced so far, in order
+                        cap = (s.max_exact - evaluated, found_own)
+                        if cap[0] <= 0 and found_own:
+                            exhausted = True
+                            break
+                    task = (c, arrays, s.seed, s.metrics, best_key, 1024, self._deadline, self._hard, cap)
                     pending.append(pool.submit(_eval_chunk, task) if pool else task)
                 if not pending:
                     break
@@ -439,8 +484,10 @@ class Mapper:
                 if res.best_key is not None and best_key is None and self._deadline is not None:
                     # the first valid mapping came after the budget
                     budget_exceeded = time.perf_counter() > self._deadline
+                found_own = found_own or res.best_key is not None
                 if res.best_key is not None and _better(res.best_key, best_key):
                     best_key, best_mb = res.best_key, res.best_mb
+                    seeded = False
                     since_improvement = 0
                 else:
                     since_improvement += res.candidates
@@ -456,6 +503,8 @@ class Mapper:
                     if s.search_size and candidates >= s.search_size:
                         break
                 if s.max_candidates and candidates >= s.max_candidates:
+                    break
+                if s.max_exact and evaluated >= s.max_exact and found_own and not pending:
                     break
                 if self._deadline is not None and time.perf_counter() > self._deadline:
                     if best_key is not None:
@@ -487,7 +536,9 @@ class Mapper:
                          "the best mapping may differ on a faster or slower machine")
             evaluation.notes.append(notes[-1])
         return SearchResult(best_mb, evaluation, candidates, valid, seconds, self.mode, self.space.describe(),
-                            notes, exact_evaluations=evaluated, budget_exceeded=budget_exceeded)
+                            notes, exact_evaluations=evaluated, budget_exceeded=budget_exceeded,
+                            seeds=0 if seeds is None else seeds.n, seed_kept=seeded,
+                            fingerprint=fingerprint(self.space))
 
     def _budget_ran_out(self, reasons: Counter, candidates: int, seconds: float) -> MappingError:
         """The budget (and its first-mapping extension) ran out before any valid mapping: not a misfit."""
@@ -563,4 +614,61 @@ def _pf(n: int) -> list[int]:
     return prime_factors(n) or [1]
 
 
-__all__ = ["Mapper", "SearchResult", "SearchSettings", "awkward_dims", "default_jobs", "padded_size", "resolve_jobs"]
+
+# ---------------------------------------------------------------------- warm start across a sweep
+_SEED_FIELDS = ("temporal", "spatial", "perm", "spatial_perm", "split", "keep")
+
+
+def fingerprint(space: MapSpace) -> str:
+    """What the constraints make of a mapspace, apart from fit: the problem's dims and sizes, each
+    level's fixed/bounded factors, loop-order prefixes, keep/bypass and mesh-axis choices.
+
+    Two mapspaces with the same fingerprint admit the same constrained mappings, so the best mapping
+    of one is a legal seed for the other; whether it fits (capacity, fan-out) is checked by evaluating
+    it there. The constraints' source names are left out: they differ between a sweep's point folders.
+    """
+    from ..io import sha256_bytes
+
+    levels = []
+    for r in space.rules.levels:
+        items = sorted((k, v) for k, v in vars(r).items() if k != "sources")
+        levels.append(repr([(k, sorted(v) if isinstance(v, set) else v) for k, v in items]))
+    parts = [repr(list(space.problem.dims)), repr([int(b) for b in space.problem.bounds]), *levels,
+             repr(space.spatial_levels), repr(space.keep_fixed.tolist()), repr(space.axis.tolist())]
+    return sha256_bytes("\n".join(parts))
+
+
+def seed_json(batch: MappingBatch, i: int = 0) -> dict:
+    """Mapping ``i`` as plain lists (a sweep job's payload carries its best mapping this way)."""
+    return {f: getattr(batch, f)[i].astype(int).tolist() for f in _SEED_FIELDS}
+
+
+def seeds_batch(items, space: MapSpace) -> MappingBatch | None:
+    """The seeds (``{"fingerprint", "mapping"}``, mapping as :func:`seed_json`) legal in ``space``, as one
+    batch in the order given (None: none): same fingerprint, same shape, factors that tile the problem."""
+    n_lv, n_dims, n_t = space.arch.n_levels, space.problem.n_dims, len(space.problem.dataspaces)
+    mine = fingerprint(space)
+    bounds = np.asarray(space.problem.bounds, dtype=np.int64)
+    shapes = {"temporal": (n_lv, n_dims), "spatial": (n_lv, n_dims), "perm": (n_lv, n_dims),
+              "spatial_perm": (n_lv, n_dims), "split": (n_lv,), "keep": (n_lv, n_t)}
+    rows = []
+    for item in items or ():
+        if not isinstance(item, dict) or item.get("fingerprint") != mine:
+            continue
+        try:
+            arrays = {f: np.asarray(item["mapping"][f], dtype=np.int64) for f in _SEED_FIELDS}
+        except (KeyError, TypeError, ValueError):
+            continue
+        if not all(arrays[f].shape == shapes[f] for f in _SEED_FIELDS):
+            continue
+        if np.array_equal((arrays["temporal"] * arrays["spatial"]).prod(axis=0), bounds):
+            rows.append(arrays)
+    if not rows:
+        return None
+    stacked = {f: np.stack([r[f] for r in rows]) for f in _SEED_FIELDS}
+    stacked["keep"] = stacked["keep"].astype(bool)
+    return MappingBatch(**stacked)
+
+
+__all__ = ["Mapper", "SearchResult", "SearchSettings", "awkward_dims", "default_jobs", "fingerprint", "padded_size",
+           "resolve_jobs", "seed_json", "seeds_batch"]

@@ -29,8 +29,12 @@ from .arch import ArchModel, RankFormat, TensorFormat
 from .density import ActualDensity, TensorDensity, build_density, joint_count
 from .mapping import MappingBatch
 from .nest import DenseNest
+from .position_skip import check_covered as check_position_covered
+from .position_skip import factors as position_factors
+from .position_skip import issued_computes
+from .position_skip import parse_options as parse_position_options
 from .problem import ProblemModel
-from .spatial_skip import analyze_spatial_skipping
+from .spatial_skip import SPATIAL_TEMPORAL_CLASH, analyze_spatial_skipping
 from .spatial_skip import parse_options as parse_spatial_options
 
 DATA_OPS = ("read", "fill", "update")
@@ -324,22 +328,13 @@ class SparseAnalyzer:
         self.gating: dict[int, list[tuple[str, list[tuple[int, list[int]]]]]] = {}
         # level -> [(target, [condition-on])]: `skipping-spatial` (spatial_skip.py)
         self.spatial: dict[int, list[tuple[int, list[int]]]] = {}
+        # level -> [(target, [condition-on])]: `position-skipping` (position_skip.py, the artifact's DSTC)
+        self.position: dict[int, list[tuple[int, list[int]]]] = {}
         for li, lv in enumerate(arch.storage):
             groups: dict[int, tuple[str, list[tuple[int, list[int]]]]] = {}
             for opt in lv.action_opts:
                 kind = {"gating": "gate", "skipping": "skip", "skipping_spatial": "spatial",
-                        "spatial_skipping": "spatial"}.get(opt.kind)
-                if opt.kind == "position_skipping":
-                    # Only the MICRO'22 artifact's Timeloop build parses it: accelergy-timeloop-
-                    # infrastructure@micro22-artifact pins src/timeloop at 1eb0fd0a62fe, in no public Timeloop
-                    # repository; v3.0.3's parser rejects the type (sparse-optimization-parser.cpp l. 536-553,
-                    # NVlabs/timeloop#224). With no source to follow, refuse rather than guess.
-                    raise SpecError(
-                        f"action optimization type 'position_skipping' at {lv.name} is not modeled: "
-                        "it exists only in the MICRO'22 artifact's own Timeloop build (v3.0.3 rejects it)",
-                        key_path=f"sparse_optimizations.targets[{lv.name}].action_optimization",
-                        fix="use skipping or skipping-spatial, or evaluate it with --backend timeloop",
-                    )
+                        "spatial_skipping": "spatial", "position_skipping": "position"}.get(opt.kind)
                 if kind is None:
                     raise SpecError(
                         f"action optimization type {opt.kind!r} at {lv.name} is not modeled by sparse-hw's engine",
@@ -355,6 +350,8 @@ class SparseAnalyzer:
                     )
                 cond = [names.index(c) for c in opt.condition_on]
                 groups.setdefault(opt.group, (kind, []))[1].append((names.index(opt.target), cond))
+            for g in [g for g in sorted(groups) if groups[g][0] == "position"]:
+                self.position.setdefault(li, []).extend(groups.pop(g)[1])
             spatial = [groups.pop(g) for g in sorted(groups) if groups[g][0] == "spatial"]
             for _, options in spatial:
                 if len(options) != 1:
@@ -369,6 +366,15 @@ class SparseAnalyzer:
             if groups:
                 self.gating[li] = [groups[g] for g in sorted(groups)]
         parse_spatial_options(arch, self.spatial, names)
+        parse_position_options(arch, problem, self.gating, self.spatial, self.position)
+        check_position_covered(arch, problem, self.ranks, self.position)
+        for li, options in self.position.items():
+            if any(isinstance(self.densities[t], ActualDensity) for t, _ in options):
+                raise SpecError(
+                    f"position-skipping at {arch.storage[li].name} of an operand with actual data is not modeled",
+                    key_path=f"sparse_optimizations.targets[{arch.storage[li].name}].action_optimization",
+                    fix="give the operand a statistical density model, or use --backend timeloop",
+                )
         copts = set(arch.compute.compute_opts)
         bad = copts - {"gating", "skipping", "gate_on_zero_operand", "gate-on-zero-operand",
                        "skip_on_not_aligned_operands"}
@@ -503,23 +509,60 @@ class SparseAnalyzer:
             return result
         compute_saf = self._combine(tiles, result)
         self._compute(tiles, result, compute_saf)
+        if self.position and not self._position_skipping(tiles, subnests, result, total_computes):
+            return result
         self._capacity(tiles, result)
         return result
 
-    def _spatial_skipping(self, tiles, subnests, molds, nest, i, result) -> bool:
-        """Apply `analyze_spatial_skipping` to mapping i's tiles; False (result invalid) if it fails."""
-        ss = analyze_spatial_skipping(
+    def position_levels_ok(self, tiles) -> tuple[str, str] | None:
+        """(level, reason) where a position-skipping target is not held right above the compute units."""
+        names = self.problem.dataspace_names
+        for level, options in self.position.items():
+            for t, _ in options:
+                tile = tiles[level][t]
+                if not tile.kept or tile.child is not None:
+                    where = "bypasses" if not tile.kept else "is kept below"
+                    return self.arch.storage[level].name, (
+                        f"position-skipping target {names[t]} {where} this level; the DSTC form needs it "
+                        "held here, right above the compute units")
+        return None
+
+    def _position_skipping(self, tiles, subnests, result, total_computes: float) -> bool:
+        """Apply position skipping (position_skip.py) to mapping i's counts; False if the mapping is invalid."""
+        bad = self.position_levels_ok(tiles)
+        if bad is not None:
+            result.valid, result.fail_level, result.fail_reason = False, bad[0], bad[1]
+            return False
+        util = density = 1.0
+        for level, options in self.position.items():
+            targets = [t for t, _ in options]
+            f = position_factors(self, subnests[level], {t: tiles[level][t].shape for t in targets}, targets)
+            for t in targets:
+                tile = tiles[level][t]
+                tile.data["random_read"] = math.ceil(tile.data["random_read"] * f.read_scale[t] - 1e-9)
+            util *= f.utilization
+            density *= f.density
+        result.random_computes = issued_computes(total_computes, density)
+        result.gated_computes = result.skipped_computes = 0.0
+        result.compute_avg_utilized *= util
+        return True
+
+    def spatial_skip(self, tiles, subnests, molds, nest: DenseNest, i: int):
+        """`analyze_spatial_skipping` of mapping i (one call for this path and the batch path)."""
+        return analyze_spatial_skipping(
             self, tiles, subnests, molds, self.spatial,
             nest.x_expansion[i].tolist(), nest.y_expansion[i].tolist(), nest.utilized[i].tolist(),
             int(nest.compute_x[i]), int(nest.compute_y[i]), float(nest.compute_utilized[i]),
         )
+
+    def _spatial_skipping(self, tiles, subnests, molds, nest, i, result) -> bool:
+        """Apply `analyze_spatial_skipping` to mapping i's tiles; False (result invalid) if it fails."""
+        ss = self.spatial_skip(tiles, subnests, molds, nest, i)
         fail = (ss.fail_level, ss.fail_reason) if ss.fail_level else None
         for (l, t), p in ss.saf.items():
             tile = tiles[l][t]
             if fail is None and tile.saf is not None and tile.saf_prob != 0:
-                # storage-optimization-combiner.cpp asserts here ("not supported yet")
-                fail = (self.arch.storage[l].name, "spatial and temporal skipping of the same tile "
-                        "is not supported by Sparseloop")
+                fail = (self.arch.storage[l].name, SPATIAL_TEMPORAL_CLASH)
             tile.saf, tile.saf_prob = "spatial_skip", p
         if fail is not None:
             result.valid, result.fail_level, result.fail_reason = False, fail[0], fail[1]

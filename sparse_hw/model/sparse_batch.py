@@ -21,8 +21,9 @@ from .arch import ArchModel
 from .cost import _cluster_utilization, _throttle, leakage, vector_ratio
 from .mapping import MappingBatch
 from .nest import DenseNest
+from .position_skip import factors as position_factors
 from .sparse import SparseAnalyzer
-from .spatial_skip import analyze_spatial_skipping
+from .spatial_skip import SPATIAL_TEMPORAL_CLASH
 
 _EPS = 1e-9
 
@@ -267,11 +268,7 @@ class BatchSparseEvaluator:
         for u, i in enumerate(first.tolist()):
             tiles = an._init_tiles(nest, i, range(T))
             subnests = an.complete_subnests(mb, i)
-            ss = analyze_spatial_skipping(
-                an, tiles, subnests, an._molds(subnests), an.spatial,
-                nest.x_expansion[i].tolist(), nest.y_expansion[i].tolist(), nest.utilized[i].tolist(),
-                int(nest.compute_x[i]), int(nest.compute_y[i]), float(nest.compute_utilized[i]),
-            )
+            ss = an.spatial_skip(tiles, subnests, an._molds(subnests), nest, i)
             if ss.fail_level:
                 reason_u[u] = f"{ss.fail_level}: {ss.fail_reason}"
             avg_u[u] = ss.avg_replication
@@ -279,11 +276,10 @@ class BatchSparseEvaluator:
             c_avg_u[u] = ss.compute_avg
             for (l, t), p in ss.saf.items():
                 kind_u[u, l, t], p_u[u, l, t] = 3, p
-        # storage-optimization-combiner.cpp asserts on spatial and temporal skipping of one tile
         both = (kind_u[inverse] == 3) & (saf_kind > 0) & (saf_p != 0)
         reason = reason_u[inverse]
         clash = both.any(axis=(1, 2)) & np.equal(reason, None)
-        reason[clash] = "spatial and temporal skipping of the same tile is not supported by Sparseloop"
+        reason[clash] = SPATIAL_TEMPORAL_CLASH
         bad = ~np.equal(reason, None)
         st["reason"][bad & st["ok"]] = reason[bad & st["ok"]]
         st["ok"] &= ~bad
@@ -294,6 +290,49 @@ class BatchSparseEvaluator:
         st["rep_scale"] = np.where(util > 0, avg_u[inverse] / np.where(util > 0, util, 1.0), 1.0)
         st["max_xy"] = xy_u[inverse]
         st["compute_avg"] = c_avg_u[inverse]
+
+    def _position(self, nest: DenseNest, mb: MappingBatch, st, data, total):
+        """Position skipping (`SparseAnalyzer._position_skipping`) once per distinct mapping structure.
+
+        Scales the targets' reads in ``data``, the compute's average instances in ``st``; returns the
+        (random, gated, skipped) computes.
+        """
+        an = self.an
+        n, L, T = mb.n, self.n_lv, self.n_t
+        first, inverse = _unique_rows(structure_key(mb, list(range(an.problem.n_dims)), list(range(T)), L))
+        u_count = first.shape[0]
+        scale_u = np.ones((u_count, L, T))
+        util_u = np.ones(u_count)
+        dens_u = np.ones(u_count)
+        reason_u = np.full(u_count, None, dtype=object)
+        for u, i in enumerate(first.tolist()):
+            tiles = an._init_tiles(nest, i, range(T))
+            bad = an.position_levels_ok(tiles)
+            if bad is not None:
+                reason_u[u] = f"{bad[0]}: {bad[1]}"
+                continue
+            subnests = an.complete_subnests(mb, i)
+            for level, options in an.position.items():
+                targets = [t for t, _ in options]
+                f = position_factors(an, subnests[level], {t: tiles[level][t].shape for t in targets}, targets)
+                for t in targets:
+                    scale_u[u, level, t] = f.read_scale[t]
+                util_u[u] *= f.utilization
+                dens_u[u] *= f.density
+        reason = reason_u[inverse]
+        bad = ~np.equal(reason, None)
+        st["reason"][bad & st["ok"]] = reason[bad & st["ok"]]
+        st["ok"] &= ~bad
+        targets = np.zeros((L, T), dtype=bool)
+        for level, options in an.position.items():
+            for t, _ in options:
+                targets[level, t] = True
+        x = data["random_read"]
+        data["random_read"] = np.where(targets[None], np.ceil(x * scale_u[inverse] - _EPS), x)
+        st["compute_avg"] = nest.compute_utilized.astype(np.float64) * util_u[inverse]
+        # issued_computes, elementwise
+        random_c = total - np.floor(total * (1.0 - dens_u[inverse]) + _EPS)
+        return random_c, np.zeros(n), np.zeros(n)
 
     def _saf_option(self, nest: DenseNest, mb: MappingBatch, level: int, target: int, cond: list[int]):
         """(target level, probability, occupancy) of one gating/skipping option for every mapping."""
@@ -399,6 +438,8 @@ class BatchSparseEvaluator:
                     data["compression_count"][:, l, t] += np.where(mine, pu, 0.0)
                 data["decompression_count"][:, l, t] += np.where(mine, data["random_fill"][:, l, t], 0.0)
         random_c, gated_c, skipped_c = self._compute(max_computes, compute_saf, has_md, keep)
+        if an.position:
+            random_c, gated_c, skipped_c = self._position(nest, mb, st, data, total)
         valid = base_valid & st["ok"]
         reasons = list(base_reasons)
         for i in np.nonzero(base_valid & ~st["ok"])[0]:

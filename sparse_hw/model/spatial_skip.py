@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 
 from ..errors import SpecError
 
+#: storage-optimization-combiner.cpp asserts ("not supported yet") when one tile has both.
+SPATIAL_TEMPORAL_CLASH = "spatial and temporal skipping of the same tile is not supported by Sparseloop"
+
 
 @dataclass
 class SpatialSkipResult:

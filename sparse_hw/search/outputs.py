@@ -44,13 +44,12 @@ def pareto(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Rows no other row beats on both accuracy (higher) and ``metric`` (lower); sorted by the metric."""
     if table.empty:
         return table
+    from ..pareto import pareto_mask
+
     ordered = table.sort_values([metric, "accuracy", "number"], ascending=[True, False, True])
-    keep, best = [], -1.0
-    for idx, row in ordered.iterrows():
-        if row["accuracy"] > best:
-            keep.append(idx)
-            best = row["accuracy"]
-    return ordered.loc[keep]
+    # of identical points, the first (lowest trial number) stands for them all
+    keep = pareto_mask(ordered[metric].tolist(), (-ordered["accuracy"]).tolist(), keep_ties=False)
+    return ordered[keep]
 
 
 def front_table(table: pd.DataFrame, archs: list[str], objective: str, final: dict[int, dict[str, Any]] | None,

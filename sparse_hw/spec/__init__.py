@@ -4,23 +4,44 @@
 `arch.py` for how architectures are flattened the way Timeloop sees them.
 """
 
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
 from ..errors import SpecError
-from .arch import Architecture, ComputeLevel, FlatArch, StorageLevel
-from .constraints import ConstraintDirective, MapperSettings
-from .loader import load_spec
-from .mapping import Mapping, MappingDirective
-from .problem import Coefficient, DataSpace, Density, Problem, ProjectionTerm, Shape
-from .sparse import (
-    ActionOptimization,
-    ActionOption,
-    ComputeOptimization,
-    DataSpaceFormat,
-    Rank,
-    SparseOptimizations,
-    SparseTarget,
-)
-from .spec import ModelSettings, Spec
-from .tables import ART, ERT, ARTEntry, CompoundComponent, ERTAction, ERTEntry, component_key
+
+#: public name -> the module that defines it; imported on first use, so that ``load_spec`` reads its input
+#: files before the pydantic models are imported (issue 15, item 14)
+_WHERE = {
+    **dict.fromkeys(("Architecture", "ComputeLevel", "FlatArch", "StorageLevel"), "arch"),
+    **dict.fromkeys(("ConstraintDirective", "MapperSettings"), "constraints"),
+    "load_spec": "loader",
+    **dict.fromkeys(("Mapping", "MappingDirective"), "mapping"),
+    **dict.fromkeys(("Coefficient", "DataSpace", "Density", "Problem", "ProjectionTerm", "Shape"), "problem"),
+    **dict.fromkeys(("ActionOptimization", "ActionOption", "ComputeOptimization", "DataSpaceFormat", "Rank",
+                     "SparseOptimizations", "SparseTarget"), "sparse"),
+    **dict.fromkeys(("ModelSettings", "Spec"), "spec"),
+    **dict.fromkeys(("ART", "ERT", "ARTEntry", "CompoundComponent", "ERTAction", "ERTEntry", "component_key"),
+                    "tables"),
+}
+
+
+def __getattr__(name: str) -> object:
+    """A public name (or a submodule, ``sparse_hw.spec.arch``) imported on first use."""
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
+
 
 __all__ = [
     "ART",

@@ -16,16 +16,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from ..errors import Problem
-
-
-def norm_key(key: Any) -> Any:
-    """Internal spelling of a key: hyphens become underscores (`data-spaces` -> `data_spaces`)."""
-    return key.replace("-", "_") if isinstance(key, str) else key
-
-
-def norm_word(value: Any) -> Any:
-    """Internal spelling of an enumerated value (`fixed-structured` -> `fixed_structured`)."""
-    return value.strip().replace("-", "_") if isinstance(value, str) else value
+from .keys import norm_key, norm_word  # noqa: F401 - pydantic-free (.keys); other modules import them from here
 
 
 class DuplicateKeyError(ValueError):

@@ -45,7 +45,7 @@ from typing import Any
 from ..errors import SpecError
 from ..io import load_yaml_text
 from ..safe_yaml import max_input_bytes, read_input_text
-from .base import norm_key
+from .keys import norm_key
 
 _MARK = "__sparse_hw_include_{}__"
 _JINJA = re.compile(r"\{[{%#]")

@@ -10,11 +10,14 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..resources import architecture_dir
 from ..resources import list_architectures as _arch_names
 from .loader import load_spec
-from .spec import Spec
+
+if TYPE_CHECKING:
+    from .spec import Spec
 
 #: order in which the files of an architecture folder are passed to `load_spec`
 FILE_ORDER = (

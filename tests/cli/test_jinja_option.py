@@ -101,9 +101,9 @@ def test_map_passes_jinja_variables_to_the_templates(tmp_path: Path, monkeypatch
 
 
 def test_jinja_values_become_booleans_and_numbers() -> None:
-    from sparse_hw.cli.check import _jinja_data
+    from sparse_hw.cli._common import jinja_data
 
-    data = _jinja_data(["a=false", "b=True", "c=8", "d=1e-9", "e=eyeriss_like", "f=inf", "g=x=y"])
+    data = jinja_data(["a=false", "b=True", "c=8", "d=1e-9", "e=eyeriss_like", "f=inf", "g=x=y"])
     assert data == {"a": False, "b": True, "c": 8, "d": 1e-9, "e": "eyeriss_like", "f": "inf", "g": "x=y"}
 
 

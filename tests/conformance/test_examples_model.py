@@ -24,10 +24,6 @@ MODEL_CASES = [c.id for c in cases()] if (EXAMPLES / "cases.json").is_file() els
 
 #: Inputs the engine refuses with an error naming the key (issue 11 item 3), and why it cannot model them.
 DOCUMENTED_REFUSALS = {
-    "position_skipping": "position-skipping (DSTC) exists only in the MICRO'22 artifact's own Timeloop "
-    "build (accelergy-timeloop-infrastructure@micro22-artifact pins src/timeloop 1eb0fd0a62fe, in neither "
-    "NVlabs/timeloop nor the nellie-wu/timeloop fork; v3.0.3 rejects the type, NVlabs/timeloop#224), "
-    "so there is no source to follow",
     "the ERT has no entry for reg": "the notebook ran with reg_enabled=False, which cases.json does not "
     "record (its processed input has no reg level); with reg, the ERT lacks its energy, so the engine "
     "refuses",

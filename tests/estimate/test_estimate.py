@@ -219,16 +219,8 @@ def test_v04_nodes_and_compound_ranges_price_like_accelergy_v4():
 
     spec = load_spec([V4_CASE / "inputs" / "input.yaml"])
     rec = ERT.model_validate(yaml.safe_load((V4_CASE / "outputs" / "timeloop-mapper.ERT.yaml").read_text())["ERT"])
-    old = tables.USE_RECORDED
-    tables.USE_RECORDED = False  # the models alone, not the recorded figures of this very case
-    tables.recorded_index.cache_clear()
-    tables.recorded_by_class.cache_clear()
-    try:
+    with tables.models_only():  # the models alone, not the recorded figures of this very case
         est = estimate(spec)
-    finally:
-        tables.USE_RECORDED = old
-        tables.recorded_index.cache_clear()
-        tables.recorded_by_class.cache_clear()
     assert est.ert.component("mac").energy("compute") == pytest.approx(rec.component("mac").energy("compute"), rel=0.01)
     for name in ("psum_spad", "weights_spad", "ifmap_spad"):
         ours, theirs = est.ert.component(name).energy("read"), rec.component(name).energy("read")

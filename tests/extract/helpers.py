@@ -78,7 +78,8 @@ def make_record(**overrides):
         "weight_density_source": "measured", "input_density_source": "measured",
         "output_density_source": "measured", "output_consumer": "layer3.1.conv1", "calib_samples": 256,
         "calib_batches": 4, "calib_seed": 0, "module_type": "Conv2d", "method": "gmp", "target_sparsity": 0.7,
-        "accuracy": 0.91,
+        "accuracy": 0.91, "input_h": 28, "input_w": 28, "input_window_nnz": 90, "input_window_numel": 180,
     }  # fmt: skip
     fields.update(overrides)
+    fields.setdefault("input_density_padded", fields["input_density"])  # no border unless a test says so
     return LayerRecord(**fields)

@@ -117,6 +117,7 @@ _DEFERRED = """
 import json, sys
 from pydantic import BaseModel
 import sparse_hw.spec
+import sparse_hw.spec.validate  # every model (`import sparse_hw.spec` imports none of them)
 from sparse_hw.errors import SpecError
 from sparse_hw.spec.base import SpecModel
 

@@ -24,6 +24,8 @@ runner = CliRunner()
         ({"storage": "postgresql://nobody@127.0.0.1:1/nothing"}, "the storage is unreachable"),
         ({"archs": ["eyeriss_v9"]}, "eyeriss_v9"),
         ({"trials": [{"sparsity.conv1": 0.5}]}, "parameters missing"),
+        ({"model": "pointnet2", "data": "synthetic-shapes", "data_options": {"rotation": "xyz"},
+          "space": {"layers": {"*": [0.0, 0.5]}}}, "rotation must be none, z or so3"),
     ],
 )
 def test_bad_config_exits_2_before_training(tmp_path, change, needle):
@@ -51,3 +53,16 @@ def test_allocation_keeps_the_global_target():
     mean = sum(per_layer[n] * numels[n] for n in numels) / sum(numels.values())
     assert mean == pytest.approx(0.95)
     assert per_layer["a"] > per_layer["c"]
+
+
+def test_dataset_options_reach_the_dense_training(tmp_path):
+    """PointNet++ on shapes in any orientation: the search passes data_options (rotation=so3) through."""
+    from sparse_hw.search.config import load_search_config
+    from sparse_hw.search.prune import layer_names
+
+    data_options = {"rotation": "so3", "n_points": 64, "per_class_train": 2, "per_class_test": 1}
+    cfg = load_search_config(write_config(tmp_path / "search.yaml", tiny_config(
+        tmp_path, model="pointnet2", data="synthetic-shapes", data_options=data_options,
+        space={"layers": {"sa*": [0.0, 0.9], "head.*": [0.0, 0.95]}})))
+    assert cfg.dense_train_config()["data_options"] == data_options
+    assert layer_names(cfg)[0] == "sa1.mlp.0" and len(layer_names(cfg)) == 12

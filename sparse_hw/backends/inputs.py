@@ -1,0 +1,41 @@
+"""The Timeloop input files of a builtin run, loaded and validated into one spec (tables estimated).
+
+Kept apart from `analytical` (numpy, the engine and the mapper) so that a command reads and validates its
+inputs -- and reports a bad one -- before it imports the machinery that evaluates them (issue 15, item 14).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def load_files(files: Sequence[str | Path], jinja_data: dict[str, Any] | None = None):
+    """Load and validate Timeloop input files as one merged spec (the spec layer); ``jinja_data`` are
+    the variables for templates (``--jinja KEY=VALUE``, timeloopfe's ``jinja_parse_data``)."""
+    import tempfile
+
+    from ..spec import load_spec
+    from ..spec.problem_shape import fit_problem_files
+
+    with tempfile.TemporaryDirectory(prefix="sparse-hw-fit-") as work:
+        fitted = fit_problem_files([Path(f) for f in files], Path(work), jinja_data)
+        spec = load_spec(fitted, jinja_data=jinja_data)
+    _fill_tables(spec)
+    return spec
+
+
+def _fill_tables(spec) -> None:
+    """Estimate the ERT/ART entries the inputs lack (passed tables win per component); say so on stderr."""
+    from ..estimate import fill_missing, notes_for
+
+    if fill_missing(spec):
+        for note in notes_for(spec):
+            if note not in _SAID:  # once per process: a sweep loads the same architecture many times
+                _SAID.add(note)
+                logging.getLogger("sparse_hw.estimate").warning(note)
+
+
+_SAID: set[str] = set()
