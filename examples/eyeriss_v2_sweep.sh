@@ -10,4 +10,4 @@ OUT=${2:-results/eyeriss_v2_sweep}
 sparse-hw sweep eyeriss_v2 \
   --set iact_glb.depth=768,1536,3072 \
   --set psum_glb.meshX=4,8 \
-  "$EXTRACT" --out "$OUT" --jobs 1 --budget-s 30 --seed 0
+  "$EXTRACT" --out "$OUT" --jobs 2 --budget-s 30 --seed 0

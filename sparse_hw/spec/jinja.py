@@ -411,7 +411,10 @@ class _Renderer:
         return _parse_text(text, target)
 
     def _render(self, path: Path, text: str) -> Any:
-        search: list[Path] = [path.parent]
+        # Absolute folders: a template named by a relative path ("../designs/top.yaml.jinja2") builds
+        # include paths from cwd(), and those must not be re-joined onto the relative folder again.
+        here = path.parent.absolute()
+        search: list[Path] = [here]
         included: dict[str, Any] = {}
 
         def resolve(p: Any) -> Path:
@@ -423,10 +426,10 @@ class _Renderer:
             return cand
 
         def cwd() -> str:
-            return str(path.parent)
+            return str(here)
 
         def add_to_path(p: str) -> str:
-            folder = Path(str(p))
+            folder = here / os.path.expanduser(str(p))  # a relative folder is the template's own
             if not _inside(folder, self.roots):
                 raise self._refuse(p, path)
             search.append(folder)
