@@ -318,8 +318,7 @@ def _cross_check(spec: Spec, sections: dict[str, tuple[Any, Path, Any]], out: _C
         for i, t in enumerate(spec.sparse_optimizations.targets):
             where = f"sparse_optimizations.targets[{i}]"
             if all_names is not None and t.name not in all_names:
-                close = difflib.get_close_matches(t.name, all_names, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
+                hint = _did_you_mean(t.name, all_names)
                 out.add(
                     f"sparse optimization target {t.name!r} is not a level of the architecture.{hint} "
                     "(Timeloop ignores it with only a warning)",
@@ -502,8 +501,7 @@ def _check_mapping(
     for i, d in enumerate(spec.mapping.directives):
         where = f"mapping[{i}]"
         if names is not None and d.target not in names:
-            close = difflib.get_close_matches(d.target, names, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = _did_you_mean(d.target, names)
             out.add(
                 f"mapping target {d.target!r} is not a storage level of the architecture.{hint}",
                 file,
@@ -651,3 +649,9 @@ def _capacity(level: StorageLevel) -> int | None:
         return int(cap // float(mb))
     except (TypeError, ValueError, ZeroDivisionError):
         return cap
+
+
+def _did_you_mean(name: str, names) -> str:
+    """`` Did you mean 'X'?`` for the closest known name, or nothing."""
+    close = difflib.get_close_matches(name, list(names), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""

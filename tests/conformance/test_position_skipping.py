@@ -145,13 +145,18 @@ def test_fewer_lanes_take_more_steps(tmp_path) -> None:
     assert ev.cycles == 8  # 12 / (2 x 3/4)
 
 
-def test_batch_path_agrees_with_the_detailed_path(tmp_path) -> None:
+def _three_splits(tmp_path):
+    """One batch of the 4x2, 2x4 and 1x8 spatial x temporal splits (the engine of the last)."""
     batches = []
     engine = None
     for sn, tn in [(4, 2), (2, 4), (1, 8)]:
         engine, mb = _engine(tmp_path, _mapping(sn, tn))
         batches.append(mb)
-    mb = MappingBatch.concat(batches)
+    return engine, MappingBatch.concat(batches)
+
+
+def test_batch_path_agrees_with_the_detailed_path(tmp_path) -> None:
+    engine, mb = _three_splits(tmp_path)
     fast = engine.evaluate(mb)
     slow = engine.evaluate_reference(mb)
     assert fast.valid.all() and slow.valid.all()
@@ -177,12 +182,7 @@ def test_mapper_bounds_stay_below_the_model(tmp_path) -> None:
     from sparse_hw.mapper.bounds import Bounds
     from sparse_hw.model.nest import analyze
 
-    batches = []
-    engine = None
-    for sn, tn in [(4, 2), (2, 4), (1, 8)]:
-        engine, mb = _engine(tmp_path, _mapping(sn, tn))
-        batches.append(mb)
-    mb = MappingBatch.concat(batches)
+    engine, mb = _three_splits(tmp_path)
     exact = engine.evaluate(mb)
     cycles_lb, energy_lb = Bounds(engine).compute(analyze(engine.problem, engine.arch, mb), mb)
     assert (cycles_lb <= exact.cycles).all()
