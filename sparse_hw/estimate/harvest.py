@@ -128,15 +128,25 @@ def _load_run(files: list[Path], ert_path: Path, art_path: Path | None, jinja: d
     return spec, flat, ert, art
 
 
-def harvest_case(files: list[Path], ert_path: Path, art_path: Path | None, jinja: dict[str, Any] | None,
-                 root: Path) -> list[dict[str, Any]]:
+#: a recorded run as harvested: its ERT and ART paths and `_load_run`'s (spec, flat, ERT, ART)
+LoadedRun = tuple[Path, Path | None, tuple]
+
+
+def load_runs(root: Path) -> list[LoadedRun]:
+    """Every recorded run (`recorded_runs`) loaded once; runs sparse-hw cannot load are left out (no rows)."""
+    out = []
+    for files, ert_path, art_path, jinja in recorded_runs(root):
+        loaded = _load_run(files, ert_path, art_path, jinja)
+        if loaded is not None:
+            out.append((ert_path, art_path, loaded))
+    return out
+
+
+def harvest_case(run: LoadedRun, root: Path) -> list[dict[str, Any]]:
     """Rows for the primitive (non-compound) components of a recorded run: the architecture's
     attributes as sparse-hw flattens them, the energies (largest over argument variants, as
     Timeloop keeps) and area Accelergy recorded for them."""
-    loaded = _load_run(files, ert_path, art_path, jinja)
-    if loaded is None:
-        return []
-    spec, flat, ert, art = loaded
+    ert_path, art_path, (spec, flat, ert, art) = run
     rows = []
     for lv in [*flat.storage, flat.compute]:
         cls = lv.subclass or lv.class_name
@@ -162,16 +172,12 @@ def harvest_case(files: list[Path], ert_path: Path, art_path: Path | None, jinja
 COMPONENT_COLUMNS = ("class", "attributes", "component", "action", "energy_pJ", "area_um2", "provenance")
 
 
-def harvest_components(files: list[Path], ert_path: Path, art_path: Path | None, jinja: dict[str, Any] | None,
-                       root: Path) -> list[dict[str, Any]]:
+def harvest_components(run: LoadedRun, root: Path) -> list[dict[str, Any]]:
     """Rows for whole components (compound or not) of a recorded run: class, the attributes that
     identify it (`tables.component_signature`), every action's energy and the area Accelergy gave."""
     from .tables import class_fingerprint, component_signature
 
-    loaded = _load_run(files, ert_path, art_path, jinja)
-    if loaded is None:
-        return []
-    spec, flat, ert, art = loaded
+    ert_path, art_path, (spec, flat, ert, art) = run
     rows = []
     for lv in [*flat.storage, flat.compute]:
         cls = lv.subclass or lv.class_name
@@ -222,13 +228,13 @@ def recorded_runs(root: Path) -> list[tuple[list[Path], Path, Path | None, dict[
     return out
 
 
-def harvest(root: Path) -> list[dict[str, Any]]:
+def harvest(root: Path, runs: list[LoadedRun] | None = None) -> list[dict[str, Any]]:
     """Rows from every folder under ``root`` with verbose Accelergy outputs and from every recorded
-    run's primitive components, duplicates dropped."""
+    run's primitive components (``runs``: `load_runs` of ``root``, loaded here if not given), duplicates dropped."""
     rows: list[dict[str, Any]] = []
     seen: set[tuple] = set()
     found = [harvest_folder(flat.parent, root) for flat in sorted(root.rglob("*flattened_architecture_verbose.yaml"))]
-    found += [harvest_case(*run, root) for run in recorded_runs(root)]
+    found += [harvest_case(run, root) for run in (load_runs(root) if runs is None else runs)]
     for batch in found:
         for row in batch:
             key = tuple(row[c] for c in COLUMNS[:8])
@@ -238,12 +244,12 @@ def harvest(root: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def harvest_all_components(root: Path) -> list[dict[str, Any]]:
-    """Whole-component rows of every recorded run, one set per (class, signature, component path);
-    the first run to record one wins."""
+def harvest_all_components(root: Path, runs: list[LoadedRun] | None = None) -> list[dict[str, Any]]:
+    """Whole-component rows of every recorded run (``runs`` as for `harvest`), one set per (class,
+    signature, component path); the first run to record one wins."""
     rows, seen, taken = [], set(), set()
-    for run in recorded_runs(root):
-        batch = harvest_components(*run, root)
+    for run in load_runs(root) if runs is None else runs:
+        batch = harvest_components(run, root)
         new = {(r["class"], r["attributes"], r["component"]) for r in batch} - taken
         for r in batch:
             key = (r["class"], r["attributes"], r["component"], r["action"])
@@ -272,7 +278,8 @@ def regenerate(reference: Path, out: Path) -> list[Path]:
     reference = Path(reference).resolve()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    texts = (to_csv(harvest(reference)), to_csv(harvest_all_components(reference), COMPONENT_COLUMNS))
+    runs = load_runs(reference)  # each recorded run loaded once for both tables
+    texts = (to_csv(harvest(reference, runs)), to_csv(harvest_all_components(reference, runs), COMPONENT_COLUMNS))
     paths = [out / name for name in SHIPPED]
     for path, text in zip(paths, texts):
         atomic_write(path, text)
