@@ -32,7 +32,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from ..errors import ConfigError, DataError
-from .layers import InputWindow, Observation, input_window
+from .layers import InputWindow, Observation, input_window, window_tensor
 
 #: Torch functions that only look at a tensor (their results carry no data of the layer).
 _METADATA_FUNCS = frozenset({
@@ -145,13 +145,7 @@ def window_count(window: InputWindow, x: torch.Tensor) -> Count:
         for axis, keep in zip(window.axes, window.keep, strict=True):
             crop = crop.narrow(axis, 0, keep)
         return Count(count_nonzero(crop) if crop.numel() else 0, numel)
-    pads: list[int] = []
-    for b, s, r in reversed(list(zip(window.before, window.size, window.real, strict=True))):
-        pads += [b, max(0, s - b - r)]  # F.pad's order: last axis first, (before, after)
-    padded = torch.nn.functional.pad(x, pads, mode=window.mode)
-    for axis, size in zip(window.axes, window.size, strict=True):
-        padded = padded.narrow(axis, 0, size)
-    return Count(count_nonzero(padded), numel)
+    return Count(count_nonzero(window_tensor(window, x)), numel)
 
 
 def _first_tensor(args: tuple, name: str) -> torch.Tensor:

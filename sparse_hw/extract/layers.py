@@ -105,6 +105,19 @@ def input_window(module: nn.Module, in_shape: tuple[int, ...], out_shape: tuple[
     return InputWindow(axes, tuple(before), tuple(size), real, str(getattr(module, "padding_mode", "zeros")))
 
 
+def window_tensor(window: InputWindow, x: torch.Tensor) -> torch.Tensor:
+    """The Inputs window of ``x`` as a tensor: the border filled as the module's ``padding_mode`` fills it
+    (zeros, or data), trailing elements past ``size`` cut (the one pad-and-cut of measurement and masks)."""
+    pads: list[int] = []
+    for b, s, r in reversed(list(zip(window.before, window.size, window.real, strict=True))):
+        pads += [b, max(0, s - b - r)]  # F.pad's order: last axis first, (before, after)
+    if any(pads):
+        x = torch.nn.functional.pad(x, pads, mode="constant" if window.mode == "zeros" else window.mode)
+    for axis, size in zip(window.axes, window.size, strict=True):
+        x = x.narrow(axis, 0, size)
+    return x
+
+
 def _instances(name: str, obs: Observation) -> int:
     """Instances per sample: calls per forward x (leading dim / batch) (1 for an ordinary layer)."""
     lead = obs.in_shape[0] if obs.in_shape else obs.batch
@@ -237,6 +250,7 @@ __all__ = [
     "extractable_layers",
     "geometry_function",
     "input_window",
+    "window_tensor",
     "linear_geometry",
     "unsupported_weight_layers",
 ]

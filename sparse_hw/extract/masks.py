@@ -37,6 +37,7 @@ from ..actual import MASK_COLUMN
 from ..errors import ConfigError
 from ..io import atomic_write, dump_yaml
 from .activations import Dataflow
+from .layers import input_window, window_tensor
 from .record import LayerRecord
 from .render import PROJECTIONS
 
@@ -90,26 +91,15 @@ def _run(model: nn.Module, sample: torch.Tensor, modules: Mapping[str, nn.Module
     return ins, outs
 
 
-def _canonical_activation(record: LayerRecord, t: torch.Tensor, channels: int, padded: bool,
-                          mode: str = "zeros") -> np.ndarray:
-    """``[N, G, C/G, H, W]`` of one sample's activations (inputs: with the padding border, filled as the
-    module's ``padding_mode`` fills it: zeros, or data for reflect/replicate/circular)."""
-    g = record.G
+def _canonical_activation(record: LayerRecord, t: torch.Tensor, channels: int) -> np.ndarray:
+    """``[N, G, C/G, H, W]`` of one sample's activations (a convolution's inputs come as their window:
+    `layers.window_tensor`)."""
     x = t.float()
-    pad_mode = "constant" if mode == "zeros" else mode
     if record.module_type == "Linear" or record.op == "linear":
         x = x.reshape(record.N, -1, x.shape[-1]).transpose(1, 2).unsqueeze(-1)  # [N, C, rows, 1]
     elif x.dim() == 3:  # conv1d: along Q (height)
-        if padded and record.pad_h:
-            x = torch.nn.functional.pad(x, (record.pad_h, record.pad_h), mode=pad_mode)
         x = x.unsqueeze(-1)
-    elif padded and (record.pad_h or record.pad_w):
-        x = torch.nn.functional.pad(x, (record.pad_w, record.pad_w, record.pad_h, record.pad_h), mode=pad_mode)
-    x = x.reshape(record.N, g, channels, x.shape[-2], x.shape[-1])
-    if padded:  # Timeloop's input window: (Q-1)*stride + (S-1)*dilation + 1 rows (and likewise columns)
-        h = (record.Q - 1) * record.stride_h + (record.S - 1) * record.dilation_h + 1
-        w = (record.P - 1) * record.stride_w + (record.R - 1) * record.dilation_w + 1
-        x = x[..., :h, :w]
+    x = x.reshape(record.N, record.G, channels, x.shape[-2], x.shape[-1])
     return (x != 0).numpy()
 
 
@@ -136,6 +126,13 @@ def flatten(record: LayerRecord, tensor: str, canonical: np.ndarray) -> np.ndarr
     return np.ascontiguousarray(arr.transpose(order)).ravel()
 
 
+def _input_window(module: nn.Module, inputs: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
+    """A layer's input as Timeloop's Inputs tensor: a convolution's padded window (the same window
+    ``input_density_padded`` counts), any other layer's input as it is."""
+    window = input_window(module, tuple(inputs.shape), tuple(own.shape))
+    return inputs if window is None else window_tensor(window, inputs)
+
+
 def capture(
     model: nn.Module, sample: torch.Tensor, records: Iterable[LayerRecord], flow: Dataflow
 ) -> dict[str, dict[str, np.ndarray]]:
@@ -155,9 +152,8 @@ def capture(
         output = seen if seen is not None and seen.shape == own.shape else own
         out[r.layer] = {
             "Weights": flatten(r, "Weights", _canonical_weight(r, module.weight)),
-            "Inputs": flatten(r, "Inputs", _canonical_activation(
-                r, inputs, r.C, padded=True, mode=str(getattr(module, "padding_mode", "zeros")))),
-            "Outputs": flatten(r, "Outputs", _canonical_activation(r, output, r.M, padded=False)),
+            "Inputs": flatten(r, "Inputs", _canonical_activation(r, _input_window(module, inputs, own), r.C)),
+            "Outputs": flatten(r, "Outputs", _canonical_activation(r, output, r.M)),
         }
     return out
 
