@@ -221,16 +221,14 @@ def _worker_init(parent: int) -> None:
             pr_set_pdeathsig = 1
             armed = ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0) == 0
 
-    def parent_alive() -> bool:
-        return pid_alive(parent)  # a zombie parent counts as dead: its own parent may wait on our output
-
-    if not parent_alive():  # it died before the guard was armed
+    # pid_alive counts a zombie parent as dead: its own parent may wait on our output
+    if not pid_alive(parent):  # it died before the guard was armed
         os._exit(1)
     if armed and os.getppid() == parent:
         return
 
     def watch() -> None:
-        while parent_alive():
+        while pid_alive(parent):
             time.sleep(1.0)
         os._exit(1)
 
