@@ -45,6 +45,36 @@ def _dense(cfg: SearchConfig, out: Path, log: Callable[[str], None]) -> Path:
     return target
 
 
+def _cost_ratios(cfg: SearchConfig, dense: Path, out: Path, layers: list[str], numels: dict[str, int],
+                 hw: HardwareModel, log: Callable[[str], None]) -> dict[str, float] | None:
+    """The dense network's marginal hardware cost per weight of each layer over the network's (what the
+    tilt of ``global`` scales by, `.tilt`), from its own extract; None when the space has no tilt."""
+    if "global_tilt" not in distributions(cfg, layers):
+        return None
+    from types import SimpleNamespace
+
+    from ..extract.render import problem_filename
+    from ..pipeline import extract
+    from ..table_checks import read_layers_csv
+    from .tilt import marginal_ratios
+
+    ex = extract(dense, out=out / "dense" / "extract", calib_samples=cfg.extract.calib_samples, seed=cfg.seed,
+                 force=True)
+    table = read_layers_csv(ex.out / "layers.csv")
+    files = {}
+    for _, r in table.iterrows():
+        if str(r["layer"]) in numels:
+            record = SimpleNamespace(order=int(r["order"]), layer=str(r["layer"]))
+            files[str(r["layer"])] = ex.out / "problems" / problem_filename(record)
+    missing = [n for n in layers if n not in files or not files[n].is_file()]
+    if missing:  # a prunable layer the extract does not model: the tilt would be silently partial
+        raise ValueError(f"the dense extract has no problem for {', '.join(missing)}")
+    log(f"tilt: measuring each layer's marginal {cfg.objectives.hardware} per weight on {', '.join(cfg.archs)}")
+    ratios = marginal_ratios(hw, {n: files[n] for n in layers}, numels, cfg.objectives.hardware)
+    log("tilt: cost per weight over the network's: " + ", ".join(f"{n} {ratios[n]:.3g}" for n in layers))
+    return ratios
+
+
 def _suggest(trial: optuna.Trial, dists: dict[str, Any]) -> dict[str, Any]:
     params = {}
     for name, d in dists.items():
@@ -71,22 +101,23 @@ def _problems(extract_dir: Path) -> list[Path]:
 
 class _Objective:
     def __init__(self, cfg: SearchConfig, study: optuna.Study, dense: Path, out: Path, layers: list[str],
-                 numels: dict[str, int], hw: HardwareModel, log: Callable[[str], None]) -> None:
+                 numels: dict[str, int], hw: HardwareModel, log: Callable[[str], None],
+                 ratios: dict[str, float] | None = None) -> None:
         self.cfg, self.study, self.dense, self.out, self.layers = cfg, study, dense, out, layers
-        self.numels, self.hw, self.log = numels, hw, log
+        self.numels, self.hw, self.log, self.ratios = numels, hw, log, ratios
         self.dists = distributions(cfg, layers)
 
     def __call__(self, trial: optuna.Trial) -> list[float]:
         params = _suggest(trial, self.dists)
         st.check_not_surplus(self.cfg, self.study, trial)
-        decoded = decode(self.cfg, params, self.layers, self.numels)
+        decoded = decode(self.cfg, params, self.layers, self.numels, self.ratios)
         net = build_network(self.cfg, self.dense, decoded, self.out / "trials" / f"{trial.number:05d}")
         started = time.perf_counter()
         cost = self.hw.evaluate(_problems(net.extract_dir))
         hw_s = time.perf_counter() - started
         total = sum(self.numels[n] for n in self.layers)
         attrs = {
-            "method": decoded.method, "finetune_epochs": decoded.finetune_epochs,
+            "method": decoded.method, "finetune_epochs": decoded.finetune_epochs, "global_tilt": decoded.tilt,
             "target_sparsity": decoded.global_target, "accuracy": net.accuracy,
             "layer_sparsity": net.weight_sparsity,
             "weight_sparsity_total": sum(net.weight_sparsity[n] * self.numels[n] for n in self.layers) / total,
@@ -96,14 +127,16 @@ class _Objective:
         }
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        self.log(f"trial {trial.number}: {decoded.method} target {decoded.global_target:.2f} -> accuracy "
+        tilt = f" tilt {decoded.tilt:.2f}" if decoded.global_scale else ""
+        self.log(f"trial {trial.number}: {decoded.method}{tilt} target {decoded.global_target:.2f} -> accuracy "
                  f"{net.accuracy:.3f}, " + ", ".join(f"{a} {cost.energy_pj[a] / 1e6:.3f} µJ" for a in self.cfg.archs)
                  + f" (train {net.train_s:.1f} s, hardware {hw_s:.2f} s, {cost.mapped} mapped)")
         return [net.accuracy] + [cost.metric(a, self.cfg.objectives.hardware) for a in self.cfg.archs]
 
 
 def _finalize(cfg: SearchConfig, dense: Path, out: Path, numbers: list[int], trials: dict[int, Any],
-              layers: list[str], numels: dict[str, int], log: Callable[[str], None]) -> dict[int, dict[str, Any]]:
+              layers: list[str], numels: dict[str, int], log: Callable[[str], None],
+              ratios: dict[str, float] | None = None) -> dict[int, dict[str, Any]]:
     """Train each front point in full (same cut, ``final.finetune_epochs``) and simulate it exactly."""
     import pandas as pd
 
@@ -112,7 +145,7 @@ def _finalize(cfg: SearchConfig, dense: Path, out: Path, numbers: list[int], tri
     final: dict[int, dict[str, Any]] = {}
     dirs = {}
     for n in numbers:
-        decoded: Decoded = decode(cfg, trials[n].params, layers, numels)
+        decoded: Decoded = decode(cfg, trials[n].params, layers, numels, ratios)
         log(f"front: training trial {n} in full ({cfg.final.finetune_epochs} fine-tune epochs)")
         net = build_network(cfg, dense, decoded, out / "front" / f"{n:05d}", epochs=cfg.final.finetune_epochs)
         dirs[n] = net.extract_dir
@@ -163,9 +196,10 @@ def search(config: str | Path | SearchConfig, *, storage: str | None = None, wor
             log(f"resume: {requeued} interrupted trial(s) enqueued again")
     hw = HardwareModel(cfg.archs, cache_dir=cfg.cache_dir(), bucket=cfg.space.bucket, seed=cfg.seed,
                        budget_s=cfg.simulate.budget_s, metrics=cfg.simulate.metrics)
-    deadline = time.monotonic() + cfg.budget.time_s if cfg.budget.time_s else None
-    objective = _Objective(cfg, study, dense, out, layers, numels, hw, log)
     try:
+        ratios = _cost_ratios(cfg, dense, out, layers, numels, hw, log)
+        deadline = time.monotonic() + cfg.budget.time_s if cfg.budget.time_s else None
+        objective = _Objective(cfg, study, dense, out, layers, numels, hw, log, ratios)
         while True:
             if st.budget_left(cfg, study, deadline):
                 study.optimize(objective, n_trials=1, catch=(st.Surplus,))
@@ -179,12 +213,16 @@ def search(config: str | Path | SearchConfig, *, storage: str | None = None, wor
     if not worker and cfg.final.train and not table.empty:
         front = front_table(table, cfg.archs, cfg.objectives.hardware, None, layers)
         numbers = sorted(set(int(n) for n in front["number"]))
-        final = _finalize(cfg, dense, out, numbers, {t.number: t for t in complete}, layers, numels, log)
+        final = _finalize(cfg, dense, out, numbers, {t.number: t for t in complete}, layers, numels, log, ratios)
     front = front_table(table, cfg.archs, cfg.objectives.hardware, final, layers) if not table.empty else table
     summary = [f"# Search {cfg.name}: study `{cfg.study_name()}`",
                f"{len(complete)} completed trials, sampler {cfg.sampler}, seed {cfg.seed}, objective accuracy vs "
                f"{cfg.objectives.hardware} on {', '.join(cfg.archs)}."]
-    write_outputs(out, table, front, cfg.archs, hw.exploits, layers, summary)
+    if ratios:
+        summary.append("Tilt of global pruning: each layer's marginal " + ("cycles" if cfg.objectives.hardware ==
+                       "cycles" else "energy") + " per weight over the network's, measured on the dense network: "
+                       + ", ".join(f"{n} {ratios[n]:.3g}" for n in layers) + ".")
+    write_outputs(out, table, front, cfg.archs, hw.exploits, layers, summary, cfg.objectives.hardware)
     timings = [{"number": t.number, **{k: t.user_attrs.get(k) for k in
                                        ("train_s", "extract_s", "hardware_s", "mappings_searched")}}
                for t in sorted(complete, key=lambda t: t.number)]

@@ -60,6 +60,11 @@ class Space(_Strict):
     """Global target [low, high], spread over layers by a searched allocation (see .prune.allocate)."""
     allocation: list[float] = Field(default_factory=lambda: [0.25, 4.0])
     """Range of each layer's allocation weight in global-target mode (log-uniform)."""
+    tilt: list[float] = Field(default_factory=lambda: [0.0, 1.0])
+    """Range of the hardware-cost tilt of ``global`` pruning: each weight's |w| is divided by (its layer's
+    marginal hardware cost per weight over the network's, measured by the engine on the dense network:
+    `.tilt`)^tilt, so layers whose weights cost more are pruned harder; 0 is plain global magnitude.
+    [0, 0] turns the tilt off (and skips the measurement)."""
     methods: list[str] = Field(default_factory=lambda: ["l1"])
     """Methods or compositions (``structured,l1``) among gmp, l1, global, structured."""
     finetune_epochs: int | list[int] = 1
@@ -84,6 +89,13 @@ class Space(_Strict):
     def _alloc(cls, v: list[float]) -> list[float]:
         if len(v) != 2 or not 0 < v[0] <= v[1]:
             raise ValueError(f"allocation is [low, high] with 0 < low <= high, got {v}")
+        return v
+
+    @field_validator("tilt")
+    @classmethod
+    def _tilt(cls, v: list[float]) -> list[float]:
+        if len(v) != 2 or not 0 <= v[0] <= v[1] <= 8:
+            raise ValueError(f"tilt is [low, high] with 0 <= low <= high <= 8, got {v}")
         return v
 
     @field_validator("methods", mode="before")
@@ -244,6 +256,7 @@ _FIXES = {
     "name": "use a plain name such as lenet5_search",
     "layers": "use e.g. layers: {'conv*': [0.0, 0.9]}",
     "global_target": "use e.g. global_target: [0.5, 0.95]",
+    "tilt": "use e.g. tilt: [0.0, 1.0] (or [0, 0]: plain global magnitude)",
 }
 
 

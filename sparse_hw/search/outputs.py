@@ -24,7 +24,8 @@ def trials_table(trials: list[Any], archs: list[str], exploits: dict[str, str], 
     for t in sorted(trials, key=lambda t: t.number):
         a = t.user_attrs
         row: dict[str, Any] = {"number": t.number, "label": a.get("sparse_hw:label", "search"),
-                               "method": a["method"], "finetune_epochs": a["finetune_epochs"],
+                               "method": a["method"], "global_tilt": round(a.get("global_tilt", 0.0), 6),
+                               "finetune_epochs": a["finetune_epochs"],
                                "target_sparsity": round(a["target_sparsity"], 6),
                                "weight_sparsity": round(a["weight_sparsity_total"], 6), "accuracy": a["accuracy"]}
         for arch in archs:
@@ -59,7 +60,8 @@ def front_table(table: pd.DataFrame, archs: list[str], objective: str, final: di
         metric = f"{objective}.{arch}" if objective != "energy" else f"energy_pj.{arch}"
         for _, r in pareto(table, metric).iterrows():
             row = {"arch": arch, "exploits": r[f"exploits.{arch}"], "number": int(r["number"]), "label": r["label"],
-                   "method": r["method"], "finetune_epochs": r["finetune_epochs"], "accuracy": r["accuracy"],
+                   "method": r["method"], "global_tilt": r.get("global_tilt", 0.0),
+                   "finetune_epochs": r["finetune_epochs"], "accuracy": r["accuracy"],
                    "energy_pj": r[f"energy_pj.{arch}"], "cycles": r[f"cycles.{arch}"], "edp": r[f"edp.{arch}"]}
             if final is not None:
                 f = final[int(r["number"])]
@@ -85,6 +87,64 @@ def exploits_sentence(table: pd.DataFrame, arch: str, exploits: str) -> str:
     sparse, dense = table.loc[table["weight_sparsity"].idxmax()], table.loc[table["weight_sparsity"].idxmin()]
     saving = 1.0 - sparse[f"energy_pj.{arch}"] / dense[f"energy_pj.{arch}"]
     return head + f": the sparsest trial uses {100 * saving:.1f} % less energy than the densest."
+
+
+#: "Equal accuracy" when comparing a searched point with a baseline: within this many points (0.5 %).
+EQUAL_ACCURACY = 0.005
+
+
+def family_cost(base: pd.DataFrame, col: str, accuracy: float) -> float | None:
+    """What a baseline family needs of ``col`` to reach ``accuracy``: linear in accuracy between the two
+    points of its own Pareto front that bracket it; None outside the accuracies its front spans."""
+    front = pareto(base, col)  # rising accuracy with rising cost
+    acc, cost = front["accuracy"].tolist(), front[col].tolist()
+    if not acc or accuracy < acc[0] or accuracy > acc[-1]:
+        return None
+    for i in range(len(acc)):
+        if acc[i] >= accuracy:
+            if i == 0 or acc[i] == acc[i - 1]:
+                return float(cost[i])
+            t = (accuracy - acc[i - 1]) / (acc[i] - acc[i - 1])
+            return float(cost[i - 1] + t * (cost[i] - cost[i - 1]))
+    return None
+
+
+def baseline_savings(table: pd.DataFrame, arch: str, metric: str) -> list[dict[str, Any]]:
+    """Per baseline family (uniform, global): the searched trial with the largest saving of ``metric``
+    against that family at equal accuracy -- the family's cost at the trial's accuracy less EQUAL_ACCURACY,
+    interpolated on its front (`family_cost`); negative when every comparable trial costs more. Trials more
+    accurate than the family's best or less accurate than its cheapest point are not comparable."""
+    col = metric if metric in table else f"energy_pj.{arch}"
+    searched = table[~table["label"].str.match(r"(uniform|global)-")]
+    rows = []
+    for kind in ("uniform", "global"):
+        base = table[table["label"].str.startswith(kind + "-")]
+        best = None
+        for _, s in searched.iterrows():
+            need = family_cost(base, col, float(s["accuracy"]) - EQUAL_ACCURACY)
+            if need is None:
+                continue
+            saving = 1.0 - s[col] / need if need > 0 else 0.0
+            if best is None or saving > best["saving"]:
+                best = {"kind": kind, "saving": saving, "number": int(s["number"]), "accuracy": s["accuracy"],
+                        "value": s[col], "baseline_value": need}
+        if best is not None:
+            rows.append(best)
+    return rows
+
+
+def savings_sentence(table: pd.DataFrame, arch: str, objective: str) -> str:
+    """The search against its own baselines on ``arch``, in one sentence per family (proxy accuracies)."""
+    metric = f"energy_pj.{arch}" if objective == "energy" else f"{objective}.{arch}"
+    parts = []
+    for b in baseline_savings(table, arch, metric):
+        verb = "less" if b["saving"] >= 0 else "more"
+        parts.append(f"against {b['kind']} pruning, trial {b['number']} ({100 * b['accuracy']:.1f} %) needs "
+                     f"{100 * abs(b['saving']):.1f} % {verb} {objective} than the {b['kind']} baselines do at "
+                     f"{100 * (b['accuracy'] - EQUAL_ACCURACY):.1f} % (interpolated between them)")
+    if not parts:
+        return f"On {arch}, no searched trial has a baseline of equal or better accuracy to compare with."
+    return f"On {arch}, the best searched trials by the proxy accuracy: " + "; ".join(parts) + "."
 
 
 def _pyplot():
@@ -149,12 +209,13 @@ def layers_figure(front: pd.DataFrame, layers: list[str]) -> bytes:
 
 
 def write_outputs(out: Path, table: pd.DataFrame, front: pd.DataFrame, archs: list[str], exploits: dict[str, str],
-                  layers: list[str], summary: list[str]) -> list[Path]:
+                  layers: list[str], summary: list[str], objective: str = "energy") -> list[Path]:
     written = [atomic_write(out / "trials.csv", table.to_csv(index=False)),
                atomic_write(out / "front.csv", front.to_csv(index=False))]
     if not table.empty:
         written.append(atomic_write(out / "front.png", front_figure(table, front, archs, exploits)))
         written.append(atomic_write(out / "layers.png", layers_figure(front, layers)))
         summary = summary + [exploits_sentence(table, a, exploits[a]) for a in archs]
+        summary = summary + [savings_sentence(table, a, objective) for a in archs]
     written.append(atomic_write(out / "summary.md", "\n\n".join(summary) + "\n"))
     return written

@@ -6,7 +6,10 @@ zeros as masks (see ``train.api.train``: an init checkpoint's zeros become masks
 
 Methods, per layer: ``l1`` keeps the largest |w|; ``structured`` zeroes whole output channels of least
 L1 norm (the classifier, whose rows are the classes, falls back to l1); ``global`` ranks |w| across all
-layers (one threshold for the numel-weighted target); ``gmp`` is l1 reached gradually over the fine-tune
+layers (one threshold for the numel-weighted target), each layer's |w| divided by its hardware-cost scale:
+(marginal cost per weight over the network's, `.tilt`)^tilt times its allocation weight, so that layers
+whose weights cost more on the hardware are pruned harder (tilt 0 and no allocation: plain global
+magnitude); ``gmp`` is l1 reached gradually over the fine-tune
 (see .trial). A composition (``structured,l1``) applies each part in turn, each removing an equal
 geometric share, as ``TrainConfig.method_targets`` does.
 """
@@ -56,14 +59,34 @@ def _structured(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
     return rows.view(-1, *([1] * (weight.dim() - 1))).expand_as(weight) & (weight != 0)
 
 
-def _global(weights: dict[str, torch.Tensor], target: float) -> dict[str, torch.Tensor]:
-    flat = torch.cat([w.abs().flatten() for w in weights.values()])
-    mask = _keep_largest(flat, flat.numel() - int(round(target * flat.numel())))
-    out, start = {}, 0
-    for name, w in weights.items():
-        out[name] = mask[start:start + w.numel()].view_as(w)
-        start += w.numel()
-    return out
+def _global(weights: dict[str, torch.Tensor], target: float, scale: dict[str, float] | None = None,
+            cap: float = 1.0) -> dict[str, torch.Tensor]:
+    """One threshold over every layer's |w| / scale[layer] removing ``target`` of all weights; a layer
+    never loses more than ``cap`` of its own (water-filled: what it cannot take goes to the others).
+
+    The scale is the hardware-cost tilt (`.space.global_scale`): dividing a layer's magnitudes by s > 1
+    ranks its weights as if they were smaller, so it is pruned harder. Within a layer the order stays |w|."""
+    scale = scale or {}
+    scores = {n: w.abs().flatten() / float(scale.get(n, 1.0)) for n, w in weights.items()}
+    prune = int(round(target * sum(w.numel() for w in weights.values())))
+    capped: dict[str, int] = {}
+    while True:
+        free = [n for n in weights if n not in capped]
+        flat = torch.cat([scores[n] for n in free]) if free else torch.zeros(0)
+        budget = min(flat.numel(), max(0, prune - sum(capped.values())))
+        keep = _keep_largest(flat, flat.numel() - budget)
+        out, start = {}, 0
+        for n in free:
+            out[n] = keep[start:start + weights[n].numel()]
+            start += weights[n].numel()
+        over = [n for n in free if int((~out[n]).sum()) > int(cap * weights[n].numel())]
+        if not over:
+            break
+        for n in over:
+            capped[n] = int(cap * weights[n].numel())
+    for n, count in capped.items():
+        out[n] = _keep_largest(scores[n], weights[n].numel() - count)
+    return {n: out[n].view_as(weights[n]) for n in weights}
 
 
 def part_targets(method: str, sparsity: float) -> list[tuple[str, float]]:
@@ -76,8 +99,12 @@ def part_targets(method: str, sparsity: float) -> list[tuple[str, float]]:
 
 
 @torch.no_grad()
-def prune_model(model: nn.Module, per_layer: dict[str, float], method: str, global_target: float) -> None:
-    """Zero weights in place so that each layer reaches its sparsity (or the global target, for global)."""
+def prune_model(model: nn.Module, per_layer: dict[str, float], method: str, global_target: float,
+                global_scale: dict[str, float] | None = None) -> None:
+    """Zero weights in place so that each layer reaches its sparsity (or the global target, for global,
+    ranking |w| / ``global_scale[layer]`` with no layer pruned beyond `MAX_LAYER_SPARSITY`)."""
+    from .space import MAX_LAYER_SPARSITY
+
     modules = dict(model.named_modules())
     from ..train.sparsity import weight_layers
 
@@ -87,7 +114,7 @@ def prune_model(model: nn.Module, per_layer: dict[str, float], method: str, glob
         if parts[i] == "global":
             weights = {n: modules[n].weight for n in per_layer}
             target = part_targets(method, global_target)[i][1]
-            for name, mask in _global(weights, target).items():
+            for name, mask in _global(weights, target, global_scale, MAX_LAYER_SPARSITY).items():
                 modules[name].weight.mul_(mask)
             continue
         for name, sparsity in per_layer.items():

@@ -1,7 +1,8 @@
 """The Optuna search space of a config, and a trial's parameters decoded into per-layer sparsity.
 
 Parameter names (what optuna-dashboard shows): ``sparsity.<layer>`` per layer, or ``global_target`` plus
-``alloc.<layer>``; ``method``; ``finetune_epochs`` when its range is searched.
+``alloc.<layer>``; ``method``; ``global_tilt`` (the hardware-cost tilt of global pruning) when its range is
+not [0, 0]; ``finetune_epochs`` when its range is searched.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ class Decoded:
     method: str
     finetune_epochs: int
     global_target: float
+    global_scale: dict[str, float] | None = None
+    """What ``global`` divides each layer's |w| by before ranking (tilt and allocation); None: plain |w|."""
+    tilt: float = 0.0
 
 
 def distributions(cfg: SearchConfig, layers: list[str]) -> dict[str, BaseDistribution]:
@@ -44,6 +48,8 @@ def distributions(cfg: SearchConfig, layers: list[str]) -> dict[str, BaseDistrib
                 dists[f"alloc.{name}"] = FloatDistribution(a_low, a_high, log=True)
     choices = space.method_choices()
     dists["method"] = CategoricalDistribution(choices)
+    if space.tilt[1] > space.tilt[0]:
+        dists["global_tilt"] = FloatDistribution(*space.tilt)
     if isinstance(space.finetune_epochs, list) and space.finetune_epochs[1] > space.finetune_epochs[0]:
         dists["finetune_epochs"] = IntDistribution(*space.finetune_epochs)
     return dists
@@ -69,19 +75,39 @@ def allocate(target: float, weights: dict[str, float], numels: dict[str, int]) -
     return {n: capped.get(n, MAX_LAYER_SPARSITY) for n in weights}
 
 
-def decode(cfg: SearchConfig, params: dict[str, Any], layers: list[str], numels: dict[str, int]) -> Decoded:
+def global_scale(tilt: float, ratios: dict[str, float] | None, alloc: dict[str, float] | None) -> dict[str, float] | None:
+    """What global pruning divides each layer's |w| by: ratio^tilt (the hardware-cost tilt; ratio is the
+    layer's marginal cost per weight over the network's, `.tilt.marginal_ratios`) times the layer's
+    allocation weight (global-target mode). None when both are neutral (plain global magnitude)."""
+    layers = list(ratios or alloc or {})
+    scale = {n: (ratios[n] ** tilt if ratios and tilt else 1.0) * (alloc[n] if alloc else 1.0) for n in layers}
+    return scale if any(v != 1.0 for v in scale.values()) else None
+
+
+def decode(cfg: SearchConfig, params: dict[str, Any], layers: list[str], numels: dict[str, int],
+           ratios: dict[str, float] | None = None) -> Decoded:
+    """A trial's parameters as what to prune. ``ratios``: `.tilt.marginal_ratios` of the dense network,
+    which the hardware-cost tilt of ``global`` needs (without them the tilt is refused rather than ignored)."""
     space = cfg.space
     ft = params.get("finetune_epochs", space.finetune_epochs if isinstance(space.finetune_epochs, int)
                     else space.finetune_epochs[0])
+    alloc = None
     if space.mode == "per_layer":
         per_layer = {n: float(params.get(f"sparsity.{n}", _bounds(cfg, n)[0])) for n in layers}
         total = sum(numels[n] for n in layers)
         target = sum(per_layer[n] * numels[n] for n in layers) / total
     else:
         target = float(params["global_target"])
-        weights = {n: float(params.get(f"alloc.{n}", 1.0)) for n in layers}
-        per_layer = allocate(target, weights, {n: numels[n] for n in layers})
-    return Decoded(per_layer, str(params["method"]), int(ft), target)
+        alloc = {n: float(params.get(f"alloc.{n}", 1.0)) for n in layers}
+        per_layer = allocate(target, alloc, {n: numels[n] for n in layers})
+    method = str(params["method"])
+    tilt = float(params.get("global_tilt", 0.0))
+    scale = None
+    if "global" in method.split(","):
+        if tilt and ratios is None:
+            raise ValueError("a global_tilt needs the layers' cost ratios (decode(..., ratios=cost_ratios(...)))")
+        scale = global_scale(tilt, {n: ratios[n] for n in layers} if ratios else None, alloc)
+    return Decoded(per_layer, method, int(ft), target, scale, tilt)
 
 
 def baseline_trials(cfg: SearchConfig, layers: list[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -112,6 +138,8 @@ def baseline_trials(cfg: SearchConfig, layers: list[str]) -> list[tuple[str, dic
                 params[key] = s = clip(key, s)  # the label names the target actually run
             elif key.startswith("alloc."):
                 params[key] = clip(key, 1.0)
+            elif key == "global_tilt":
+                params[key] = clip(key, 0.0)  # plain global magnitude (and ignored by the other methods)
         params |= common(method)
         if params not in seen:  # levels clipped onto one another run once
             seen.append(params)

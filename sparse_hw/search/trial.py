@@ -43,7 +43,8 @@ def _cut(dense: Path, decoded: Decoded, scale: float, out: Path) -> Path:
     state, meta = load_checkpoint(dense)
     model = build_model(meta, state)
     per_layer = {n: s * scale for n, s in decoded.per_layer.items()}
-    prune_model(model, per_layer, decoded.method.replace("gmp", "l1"), decoded.global_target * scale)
+    prune_model(model, per_layer, decoded.method.replace("gmp", "l1"), decoded.global_target * scale,
+                decoded.global_scale)
     return save_checkpoint(out, model, meta.model_copy(update={"method": decoded.method.split(",")}))
 
 

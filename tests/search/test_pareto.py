@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from sparse_hw.pareto import pareto_mask
 
@@ -24,3 +25,26 @@ def test_search_front_keeps_accuracy_rising_with_energy_and_one_of_each_tie():
                           "energy_pj.a": [5.0, 3.0, 9.0, 3.0, 6.0, 4.0]})
     front = pareto(table, "energy_pj.a")
     assert list(front["number"]) == [1, 0, 2]  # 3 ties with 1 (listed once), 4 and 5 are dominated
+
+
+def test_savings_against_the_baselines_at_equal_accuracy():
+    from sparse_hw.search.outputs import baseline_savings, family_cost, savings_sentence
+
+    table = pd.DataFrame({
+        "number": [0, 1, 2, 3, 4, 5, 6],
+        "label": ["uniform-0.5", "uniform-0.7", "global-0.8", "global-0.9", "search", "search", "fixed-0"],
+        "accuracy": [0.940, 0.920, 0.942, 0.900, 0.935, 0.990, 0.50],
+        "energy_pj.a": [10.0, 8.0, 5.0, 3.0, 4.0, 20.0, 1.0],
+    })
+    uniform = table[table["label"].str.startswith("uniform-")]
+    assert family_cost(uniform, "energy_pj.a", 0.93) == pytest.approx(9.0)  # halfway from 92 % to 94 %
+    assert family_cost(uniform, "energy_pj.a", 0.95) is None and family_cost(uniform, "energy_pj.a", 0.9) is None
+    rows = {r["kind"]: r for r in baseline_savings(table, "a", "energy_pj.a")}
+    # trial 4 at 93.5 %: uniform at 93.0 % costs 9.0 -> 55.6 % less; global at 93.0 % costs
+    # 3 + (0.03 / 0.042) * 2 = 4.43 -> 9.7 % less. Trials 5 (above every baseline) and 6 (below) do not compare.
+    assert rows["uniform"]["number"] == 4 and rows["uniform"]["saving"] == pytest.approx(1 - 4 / 9)
+    assert rows["global"]["saving"] == pytest.approx(1 - 4 / (3 + 2 * 0.03 / 0.042))
+    text = savings_sentence(table, "a", "energy")
+    assert "55.6 % less energy than the uniform baselines do at 93.0 %" in text
+    table.loc[4, "energy_pj.a"] = 6.0  # now dearer than the global baselines
+    assert "35.5 % more energy than the global baselines" in savings_sentence(table, "a", "energy")

@@ -39,6 +39,9 @@ def test_tiny_search_writes_every_output(two_runs):
     assert set(trials["exploits.eyeriss_v2"]) == {"weights+inputs"}
     assert {"sparsity.conv1", "weight_density.fc3", "input_density.conv2", "cycles.eyeriss_v2"} <= set(trials)
     assert trials.loc[0, "sparsity.conv2"] == pytest.approx(0.5, abs=1e-3)  # the uniform baseline, measured
+    assert trials.loc[1, "global_tilt"] == 0.0  # the global baseline is plain global magnitude
+    tilt = next(line for line in (out / "summary.md").read_text().splitlines() if line.startswith("Tilt of global"))
+    assert all(f"{n} " in tilt for n in ("conv1", "conv2", "fc1", "fc2", "fc3"))  # measured on every layer
     front = pd.read_csv(out / "front.csv")
     assert len(front) >= 1 and set(front["number"]) <= set(trials["number"])
     # the front is non-dominated: more energy only for more accuracy
