@@ -5,5 +5,6 @@ writes ERT/ART objects; the engine keeps consuming tables and never learns where
 """
 
 from .api import Estimate, estimate, fill_missing, manifest_settings, missing, notes_for
+from .compound import Emulation
 
-__all__ = ["Estimate", "estimate", "fill_missing", "manifest_settings", "missing", "notes_for"]
+__all__ = ["Emulation", "Estimate", "estimate", "fill_missing", "manifest_settings", "missing", "notes_for"]

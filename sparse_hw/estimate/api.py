@@ -28,7 +28,7 @@ from ..spec.tables import (
     component_key,
 )
 from . import tables
-from .compound import price_component
+from .compound import CURRENT, Emulation, price_component
 from .primitives import EstimateError, Priced, check_attributes
 from .tables import DATA
 
@@ -77,14 +77,15 @@ def _library(spec) -> dict[str, CompoundComponent]:
     return {**builtin_classes(), **(spec.components or {})}  # the input files' classes win
 
 
-def _recorded_level(lv, spec) -> Priced | None:
+def _recorded_level(lv, spec, emulate: Emulation = CURRENT) -> Priced | None:
     """The figures Accelergy recorded for a component of this very class (as the input files define
-    it, or leave it undefined) and these attributes."""
+    it, or leave it undefined) and these attributes (by the emulated Accelergy version where two
+    versions recorded it)."""
     if not (tables.USE_RECORDED and tables.USE_RECORDED_COMPONENTS):
         return None
     cls = lv.subclass or lv.class_name
     sig = f"{tables.class_fingerprint((spec.components or {}).get(cls))} {tables.component_signature(lv.attributes)}"
-    found = tables.recorded_component(cls, sig, lv.path)
+    found = tables.recorded_component(cls, sig, lv.path, emulate.version if emulate != CURRENT else None)
     if not found or "" not in found:
         return None
     energy = {a: v for a, (v, _) in found.items() if a}
@@ -97,17 +98,18 @@ def _arch_file(spec) -> str | None:
     return getattr(spec.architecture, "source", None)
 
 
-def _price_level(lv, spec) -> tuple[Any, list[dict[str, Any]]]:
+def _price_level(lv, spec, emulate: Emulation = CURRENT) -> tuple[Any, list[dict[str, Any]]]:
     try:
         # the attributes as the user wrote them (after variables), before any recorded figure could
         # hide a meaningless one such as technology: banana or n_rdwr_ports: .nan
         check_attributes(dict(lv.attributes), lv.name, lv.subclass or lv.class_name)
-        recorded = _recorded_level(lv, spec)
+        recorded = _recorded_level(lv, spec, emulate)
         if recorded is not None:
             return recorded, [{"name": lv.name, "class": lv.subclass or lv.class_name, "count": 1,
                                "estimator": recorded.estimator, "source": recorded.source}]
         # Accelergy prices the ``subclass`` when there is one (Timeloop reads ``class`` for the level kind)
-        return price_component(lv.subclass or lv.class_name, dict(lv.attributes), _library(spec), lv.name)
+        return price_component(lv.subclass or lv.class_name, dict(lv.attributes), _library(spec), lv.name,
+                               emulate=emulate)
     except EstimateError as exc:
         where = lv.key_path or f"architecture.{lv.name}"
         raise SpecError(
@@ -118,8 +120,9 @@ def _price_level(lv, spec) -> tuple[Any, list[dict[str, Any]]]:
         ) from None
 
 
-def estimate(spec, only: set[str] | None = None) -> Estimate:
-    """ERT/ART for the spec's components (``only``: those whose Timeloop key is in the set)."""
+def estimate(spec, only: set[str] | None = None, emulate: Emulation = CURRENT) -> Estimate:
+    """ERT/ART for the spec's components (``only``: those whose Timeloop key is in the set; ``emulate``:
+    whose Accelergy arithmetic to reproduce, today's by default)."""
     if spec.architecture is None:
         raise SpecError("no architecture to estimate", key_path="architecture",
                         fix="pass the architecture file (and its compound components)")
@@ -129,7 +132,7 @@ def estimate(spec, only: set[str] | None = None) -> Estimate:
         if only is not None and component_key(lv.name) not in only:
             continue
         try:
-            priced, parts = _price_level(lv, spec)
+            priced, parts = _price_level(lv, spec, emulate)
         except SpecError:
             if lv in others:  # Timeloop ignores these; Accelergy's pricing of them is a bonus
                 skipped.append(lv.name)
@@ -174,8 +177,9 @@ def missing(spec) -> tuple[list[str], list[str]]:
     return no_e, no_a
 
 
-def fill_missing(spec) -> list[str]:
-    """Estimate the ERT/ART entries the spec lacks, in place; returns the components estimated.
+def fill_missing(spec, emulate: Emulation = CURRENT) -> list[str]:
+    """Estimate the ERT/ART entries the spec lacks, in place; returns the components estimated
+    (``emulate``: whose Accelergy arithmetic to reproduce, today's by default).
 
     The passed tables keep every entry they have (they win, per component); estimated entries go
     before them, and Timeloop's lookup takes the last entry with a name.
@@ -184,7 +188,7 @@ def fill_missing(spec) -> list[str]:
     names = sorted({component_key(n) for n in [*no_e, *no_a]})
     if not names:
         return []
-    est = estimate(spec, only=set(names))
+    est = estimate(spec, only=set(names), emulate=emulate)
     if no_e:
         keep = {component_key(n) for n in no_e}
         new = [t for t in est.ert.tables if component_key(t.name) in keep]

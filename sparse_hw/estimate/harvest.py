@@ -169,12 +169,13 @@ def harvest_case(run: LoadedRun, root: Path) -> list[dict[str, Any]]:
     return rows
 
 
-COMPONENT_COLUMNS = ("class", "attributes", "component", "action", "energy_pJ", "area_um2", "provenance")
+COMPONENT_COLUMNS = ("class", "attributes", "component", "action", "energy_pJ", "area_um2", "provenance", "accelergy")
 
 
 def harvest_components(run: LoadedRun, root: Path) -> list[dict[str, Any]]:
     """Rows for whole components (compound or not) of a recorded run: class, the attributes that
-    identify it (`tables.component_signature`), every action's energy and the area Accelergy gave."""
+    identify it (`tables.component_signature`), every action's energy and the area Accelergy gave, and
+    which Accelergy gave them (the recorded ERT's ``version``: 0.3 and 0.4 priced some alike inputs apart)."""
     from .tables import class_fingerprint, component_signature
 
     ert_path, art_path, (spec, flat, ert, art) = run
@@ -187,11 +188,13 @@ def harvest_components(run: LoadedRun, root: Path) -> list[dict[str, Any]]:
             continue
         sig = f"{class_fingerprint(spec.components.get(cls))} {component_signature(lv.attributes)}"
         prov = f"{ert_path.relative_to(root)} ({entry.name})"
+        version = ert.version or ""
         for name in dict.fromkeys(a.name for a in entry.actions):
             rows.append({"class": cls, "attributes": sig, "component": lv.path, "action": name,
-                         "energy_pJ": entry.energy(name), "area_um2": "", "provenance": prov})
+                         "energy_pJ": entry.energy(name), "area_um2": "", "provenance": prov, "accelergy": version})
         rows.append({"class": cls, "attributes": sig, "component": lv.path, "action": "", "energy_pJ": "",
-                     "area_um2": area.area, "provenance": f"{art_path.relative_to(root)} ({area.name})"})
+                     "area_um2": area.area, "provenance": f"{art_path.relative_to(root)} ({area.name})",
+                     "accelergy": version})
     return rows
 
 
@@ -246,14 +249,14 @@ def harvest(root: Path, runs: list[LoadedRun] | None = None) -> list[dict[str, A
 
 def harvest_all_components(root: Path, runs: list[LoadedRun] | None = None) -> list[dict[str, Any]]:
     """Whole-component rows of every recorded run (``runs`` as for `harvest`), one set per (class,
-    signature, component path); the first run to record one wins."""
+    signature, component path, Accelergy version); the first run to record one wins."""
     rows, seen, taken = [], set(), set()
     for run in load_runs(root) if runs is None else runs:
         batch = harvest_components(run, root)
-        new = {(r["class"], r["attributes"], r["component"]) for r in batch} - taken
+        new = {(r["class"], r["attributes"], r["component"], r["accelergy"]) for r in batch} - taken
         for r in batch:
-            key = (r["class"], r["attributes"], r["component"], r["action"])
-            if (r["class"], r["attributes"], r["component"]) in new and key not in seen:
+            key = (r["class"], r["attributes"], r["component"], r["accelergy"], r["action"])
+            if (r["class"], r["attributes"], r["component"], r["accelergy"]) in new and key not in seen:
                 seen.add(key)
                 rows.append(r)
         taken |= new

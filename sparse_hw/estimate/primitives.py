@@ -6,10 +6,10 @@ Accelergy's plug-in used, from its published tables (``data/aladdin_5ns.csv``): 
 SRAM under CACTI's 64 bytes is width registers plus a log2(depth)-bit comparator per word, an
 integer adder is linear and a multiplier quadratic in the bit width, an intmac is multiplier +
 adder, an fpmac Aladdin's floating-point adder + multiplier, all exact against the recorded
-figures; (3) for an SRAM of 64 bytes and more, a fit of CACTI's recorded figures in CACTI's own
-organisation (`cacti_organisation`, `CACTI_FORMS`), put through the recorded figures of the same
-word width, banks and ports (`family_correction`) so a depth sweep is smooth and monotone; DRAM from
-the per-bit table (``data/dram.csv``). Figures are at 45 nm (Aladdin's 40 nm tables are reported
+figures; (3) for an SRAM of 64 bytes and more, CACTI 7's own figures for the request Accelergy's
+CACTI plug-in makes (`cacti`: tabulated CACTI runs, interpolated in bus width, words, banks, ports
+and node; the current plug-in's rules for v0.4 inputs); DRAM from the per-bit table
+(``data/dram.csv``). Other figures are at 45 nm (Aladdin's 40 nm tables are reported
 unchanged at 40-45 nm) and scaled to the component's node with `tables.scale_factors`; a
 technology outside that table's nodes (7-130 nm) is refused, not extrapolated (`technology`), and so
 is a count, size or width the estimator cannot price from (`check_attributes`). The error on sizes
@@ -18,15 +18,11 @@ no recording has is measured by ``benchmarks/estimate_vs_accelergy.py --loo``.
 
 from __future__ import annotations
 
-import functools
-import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from . import tables
+from . import cacti, tables
 
 
 class EstimateError(ValueError):
@@ -46,6 +42,9 @@ class Priced:
     area: float
     estimator: str
     source: dict[str, str] = field(default_factory=dict)  # action ('' = area) -> table / formula
+    #: energies that replace ``energy``'s where the primitive is a component on its own, not a compound's
+    #: subcomponent (an SRAM's read then tabulates every address delta, and Timeloop keeps the largest)
+    top_level: dict[str, float] = field(default_factory=dict)
 
 
 def _attr(attrs: dict[str, Any], *names: str, default: Any = None) -> Any:
@@ -181,136 +180,25 @@ def aladdin_area_regime(cls: str, width: float, depth: float) -> str:
     return "cacti" if width * depth >= CACTI_MIN_BITS else "placeholder"
 
 
-def aladdin_storage(width: float, depth: float) -> tuple[dict[str, float], float, str]:
+def aladdin_storage(width: float, depth: float, attrs: dict[str, Any] | None = None,
+                    component: str = "") -> tuple[dict[str, float], float, str]:
     """A regfile (or small SRAM) as Aladdin's plug-in composes it: ``width`` one-bit registers read
     per access plus one address comparator of ceil(log2 depth) bits per word (a comparator's figure
-    is linear in its bits); 40-45 nm figures at the plug-in's 5 ns cycle (``data/aladdin_5ns.csv``).
-    Exact against every recorded Aladdin regfile/SRAM figure (see the CSV's provenance)."""
-    t = tables.aladdin_5ns()
+    is linear in its bits); 40-45 nm figures at the plug-in's 5 ns cycle (``data/aladdin_5ns.csv``),
+    or for Accelergy 0.4 (``attrs`` with ``global_cycle_seconds``) at its cycle's rows
+    (`aladdin_energy_rows`; areas stay the 5 ns rows). Exact against every recorded Aladdin
+    regfile/SRAM figure (see the CSVs' provenance)."""
+    t, idle_k, path = aladdin_energy_rows(attrs or {}, component)
     reg, cmp_ = t["reg"], t["comparator"]
+    reg_a, cmp_a = tables.aladdin_5ns()["reg"], tables.aladdin_5ns()["comparator"]
     abits = math.ceil(math.log2(depth)) if depth > 1 else 0
     n_cmp = depth * abits / float(cmp_["width"])  # comparators in units of the table's 32-bit one
     e = width * float(reg["energy"]) + n_cmp * float(cmp_["energy"])
-    idle = width * float(reg["idle"]) + n_cmp * float(cmp_["idle"])
-    area = width * float(reg["area"]) + n_cmp * float(cmp_["area"])
+    idle = (width * float(reg["idle"]) + n_cmp * float(cmp_["idle"])) * idle_k
+    area = width * float(reg_a["area"]) + n_cmp * float(cmp_a["area"])
     src = (f"Aladdin regfile: {width:g} bits x reg + {depth:g} words x {abits}-bit comparator "
-           f"(data/aladdin_5ns.csv, 5 ns row)")
+           f"({path}; area data/aladdin_5ns.csv)")
     return {"read": e, "write": e, "idle": idle}, area, src
-
-
-def cacti_organisation(width: float, depth: float, banks: float) -> tuple[float, float, float]:
-    """(word bits, words, banks) of the array the CACTI plug-in asks CACTI for: the word rounded down
-    to whole bytes and up to 4 bytes (CACTI's smallest line), at least 64 words, banks rounded up to
-    a power of two (accelergy-cacti-plug-in cacti_wrapper.py, 2022, read for the form)."""
-    block = max(int(width) // 8, 4)
-    size = max(int(width * depth) // 8, 64 * block)
-    return 8.0 * block, size / block, float(2 ** math.ceil(math.log2(max(banks, 1.0))))
-
-
-#: the nodes whose recorded CACTI figures the fits use (scaled to 45 nm with `tables.scale_factors`);
-#: the 40 nm ones (2020 ISPASS and v0.4 outputs, the only large arrays besides one 45 nm) lower the
-#: leave-one-size-out error of every SRAM class but the metadata ones, which they leave level
-CACTI_FIT_NODES = (40.0, 45.0)
-#: the terms of each fit, per action ('' = area): see `_cacti_features`
-#: (chosen by the leave-one-size-out error among wdbp/wdp/nbp/raw/rawb per action: reads follow CACTI's
-#: padded organisation, writes the requested word and banks, leakage and area the bit count)
-CACTI_FORMS = {"read": "wdbp", "write": "rawb", "idle": "nbp", "": "nbp"}
-CACTI_TERMS = {"wdbp": "exp(c0 + c1 ln word_bits + c2 ln words + c3 ln banks + c4 (ports - 1))",
-               "wdp": "exp(c0 + c1 ln word_bits + c2 ln words + c3 (ports - 1))",
-               "nbp": "exp(c0 + c1 ln bits + c2 ln banks + c3 (ports - 1))",
-               "raw": "exp(c0 + c1 ln width + c2 ln depth)",
-               "rawb": "exp(c0 + c1 ln width + c2 ln depth + c3 ln banks)"}
-
-
-def _cacti_features(form: str, width: float, depth: float, banks: float, ports: float) -> np.ndarray:
-    w, d, b = cacti_organisation(width, depth, banks)
-    p = max(ports, 1.0) - 1.0
-    if form == "wdbp":
-        return np.array([1.0, math.log(w), math.log(d), math.log(b), p])
-    if form == "wdp":
-        return np.array([1.0, math.log(w), math.log(d), p])
-    if form == "raw":
-        return np.array([1.0, math.log(width), math.log(depth)])
-    if form == "rawb":
-        return np.array([1.0, math.log(width), math.log(depth), math.log(b)])
-    return np.array([1.0, math.log(w * d), math.log(b), p])
-
-
-def sram_fits() -> dict[str, tuple[np.ndarray, int]]:
-    """action ('' for area) -> least-squares coefficients of `CACTI_TERMS` over the recorded 45 nm
-    CACTI SRAM figures (less `tables.HELD_OUT`) and the number of points. The form is CACTI's own
-    organisation (`cacti_organisation`): energy and area grow as powers of the word width and the
-    number of words, banks and extra ports scale them; with 9-10 recorded sizes a richer form overfits
-    (leave-one-size-out: benchmarks/estimate_vs_accelergy.py --loo)."""
-    return _sram_fits(tables.HELD_OUT)
-
-
-@functools.lru_cache(maxsize=8)
-def _cacti_points(held: frozenset) -> list[tuple[str, tuple, float, float, float, float, float]]:
-    """(action, family, width, depth, banks, ports, value scaled to 45 nm) of every recorded CACTI SRAM
-    figure the fits use; family = (width, banks, ports, node), the sizes a depth sweep walks along."""
-    out = []
-    for rec in tables._recorded(held):
-        tech, width, depth, _, banks, ports = rec.key
-        action = "idle" if rec.action == "leak" else rec.action
-        if rec.cls != "sram" or not width or not depth or rec.value <= 0 or action not in ("", *_SRAM_ACTIONS):
-            continue
-        if "aladdin" in rec.estimator.lower() or "dummy" in rec.estimator.lower():
-            continue
-        node = tables.node_nm(tech or "45nm")
-        if node not in CACTI_FIT_NODES:
-            continue
-        if (aladdin_area_regime("SRAM", width, depth) if action == "" else
-                ("aladdin" if aladdin_energy_regime("SRAM", width, depth) else "cacti")) != "cacti":
-            continue
-        e_scale, a_scale, _ = tables.scale_factors(tech or "45nm")
-        value = rec.value / (a_scale if action == "" else e_scale)
-        out.append((action, (width, banks or 1.0, ports or 1.0, node), width, depth, banks or 1.0, ports or 1.0, value))
-    return out
-
-
-@functools.lru_cache(maxsize=8)
-def _sram_fits(held: frozenset) -> dict[str, tuple[np.ndarray, int]]:
-    pts: dict[str, list[tuple[np.ndarray, float]]] = {}
-    for action, _, width, depth, banks, ports, value in _cacti_points(held):
-        pts.setdefault(action, []).append((_cacti_features(CACTI_FORMS[action], width, depth, banks, ports), value))
-    fits = {}
-    for action, rows in pts.items():
-        a = np.array([x for x, _ in rows])
-        y = np.log([v for _, v in rows])
-        coef, *_ = np.linalg.lstsq(a, y, rcond=None)
-        fits[action] = (coef, len(rows))
-    return fits
-
-
-@functools.lru_cache(maxsize=8)
-def _families(held: frozenset) -> dict[tuple, list[tuple[float, float]]]:
-    """(action, family) -> [(ln depth, ln recorded / fitted)] sorted by depth: how far CACTI's own
-    figures sit from the fit along one depth sweep."""
-    fits = _sram_fits(held)
-    out: dict[tuple, dict[float, list[float]]] = {}
-    for action, family, width, depth, banks, ports, value in _cacti_points(held):
-        coef, _ = fits[action]
-        fitted = float(_cacti_features(CACTI_FORMS[action], width, depth, banks, ports) @ coef)
-        out.setdefault((action, family), {}).setdefault(math.log(depth), []).append(math.log(value) - fitted)
-    return {k: sorted((d, float(np.mean(r))) for d, r in v.items()) for k, v in out.items()}
-
-
-def family_correction(action: str, width: float, depth: float, banks: float, ports: float, node: float | None) -> float:
-    """ln factor that puts the fit through the recorded figures of the same word width, banks, ports
-    and node: their log residuals interpolated linearly in ln depth, held constant beyond the ends,
-    0 where none was recorded. A depth sweep so stays smooth and monotone and meets every recorded
-    size exactly, instead of stepping between recorded figures and the fit."""
-    pts = _families(tables.HELD_OUT).get((action, (width, banks, ports, node))) if tables.USE_RECORDED else None
-    if not pts:
-        return 0.0
-    x = math.log(depth)
-    if x <= pts[0][0]:
-        return pts[0][1]
-    for (x0, r0), (x1, r1) in itertools.pairwise(pts):
-        if x <= x1:
-            return r0 + (r1 - r0) * (x - x0) / (x1 - x0)
-    return pts[-1][1]
 
 
 def sram(attrs: dict[str, Any], cls: str, component: str) -> Priced:
@@ -343,6 +231,8 @@ def sram(attrs: dict[str, Any], cls: str, component: str) -> Priced:
         found = _recorded_primitive(kind, key, _SRAM_ACTIONS)
         if found is not None:
             return found
+    if "sram" in cls.lower() and "global_cycle_seconds" in attrs:  # a v0.4 input: today's CACTI plug-in prices it
+        return _sram_v04(attrs, width, depth, banks, tech, component)
     if "sram" in cls.lower() and int(width * depth) // 8 == 0:
         # under one byte the CACTI plug-in reports a zero-size SRAM: 0 pJ, 0 um^2 (accelergy-cacti-plug-in,
         # bytes = width * depth // 8; recorded for a 4 x 1 SRAM in timeloop/designs/eyeriss_v2/accelergy_ert)
@@ -350,45 +240,58 @@ def sram(attrs: dict[str, Any], cls: str, component: str) -> Priced:
         return Priced(dict.fromkeys(_SRAM_ACTIONS, 0.0), 0.0, "zero-size SRAM (CACTI plug-in rule)",
                       {**dict.fromkeys(_SRAM_ACTIONS, f"{why} pJ"), "": f"{why} um^2"})
     energy, source, area = {}, {}, 0.0
-    al_e, al_a, al_src = aladdin_storage(width, depth)
+    al_e, al_a, al_src = aladdin_storage(width, depth, attrs, component)
     a_e, a_a, a_note = _aladdin_scale(tech)
-    e_scale, a_scale, note = tables.scale_factors(tech)
-    fits = sram_fits()
-    w_e, d_e, b_e = cacti_organisation(width, depth, banks)
-    org = f"{w_e:g}-bit words x {d_e:g}, {b_e:g} bank(s), {ports:g} port(s)"
-
     node = tables.node_nm(tech)
+    # the plug-in asks CACTI for n_rdwr_ports + n_rd_ports + n_wr_ports read-write ports (at least 1)
+    cacti_ports = max(ports + sum(_number(attrs, (k,), 0, component) for k in ("n_rd_ports", "n_wr_ports")), 1.0)
 
-    def cacti(action: str) -> tuple[float, str]:
-        coef, n = fits[action]
-        form = CACTI_FORMS[action]
-        x = _cacti_features(form, width, depth, banks, ports)
-        corr = family_correction(action, width, depth, banks, ports, node)
-        terms = " ".join(f"{c:+.4g}" for c in coef)
-        cal = f" x {math.exp(corr):.4g} (recorded figures of this width, banks, ports and node)" if corr else ""
-        return math.exp(float(x @ coef) + corr), (f"CACTI-form fit over {n} recorded CACTI SRAM figures: "
-                                                  f"{CACTI_TERMS[form]}, c = [{terms}] at {org}{cal}")
+    def cacti_figure(action: str) -> tuple[float, str]:
+        figs, how = cacti.figures(width, depth, banks, cacti_ports, node)
+        if action in ("read", "write"):
+            own = (f"; as a component of its own CACTI's {figs[action]:.6g} pJ (address_delta = n_banks, the "
+                   "largest access its ERT lists)") if banks > 1 else ""
+            return cacti.access_energy(figs[action], figs["idle"], banks), (
+                f"CACTI {action} {figs[action]:.6g} pJ as the plug-in's random access (x (0.3/{banks:g} banks + 0.7) "
+                f"above idle){own}; {how}")
+        return figs[action], f"CACTI {'area' if action == 'area' else action}; {how}"
 
     aladdin_e = aladdin_energy_regime(cls, width, depth)
+    top_level = {}
     for action in _SRAM_ACTIONS:
         if aladdin_e:
             energy[action] = al_e[action] * a_e
             source[action] = f"{al_src} {a_note}".strip()
         else:
-            v, src = cacti(action)
-            energy[action] = v * e_scale
-            source[action] = f"{src} {note}".strip()
+            energy[action], source[action] = cacti_figure(action)
+            if action != "idle" and banks > 1:
+                # the plug-in's access with address_delta = n_banks (the largest its ERT lists) is CACTI's
+                # own figure (recorded: eyeriss_v2 psum_glb, 4 banks, read max 6.90191 pJ = CACTI's read)
+                top_level[action] = cacti.figures(width, depth, banks, cacti_ports, node)[0][action]
     regime = aladdin_area_regime(cls, width, depth)
     if regime == "aladdin":
         area, source[""] = al_a * a_a, f"{al_src} {a_note}".strip()
     elif regime == "cacti":
-        v, src = cacti("")
-        area, source[""] = v * a_scale, f"{src} {note}".strip()
+        area, source[""] = cacti_figure("area")
     else:
         area, source[""] = 1.0, ("Accelergy's dummy_table area (1 um^2): neither Aladdin (width > 16) nor CACTI "
                                  "(under 64 bytes) prices this SRAM's area")
-    label = "Aladdin regfile" if aladdin_e else "CACTI-form fit"
-    return Priced(energy, area, f"sparse-hw SRAM model ({label})", source)
+    label = "Aladdin regfile" if aladdin_e else "CACTI table"
+    return Priced(energy, area, f"sparse-hw SRAM model ({label})", source, top_level)
+
+
+def _sram_v04(attrs: dict[str, Any], width: float, depth: float, banks: float, tech: str, component: str) -> Priced:
+    """An SRAM of a v0.4 input (it carries ``global_cycle_seconds``), as today's CACTI plug-in prices
+    every size (`cacti.figures_v04`; recorded: ISPASS'20 40 nm MainMemory 64 x 32768, 2 banks, read
+    43.353054 pJ, in examples/ex_2d55108/.../01-model-conv1d-2level/ref-output/ws/timeloop-model.ERT.yaml)."""
+    ports = _number(attrs, ("n_rw_ports", "n_rdwr_ports"), 1, component)
+    cycle = _number(attrs, ("global_cycle_seconds",), 1e-9, component)
+    figs, how = cacti.figures_v04(width, depth, banks, ports, tables.node_nm(tech), cycle)
+    energy = {"read": figs["read"], "write": figs["write"], "update": figs["write"], "leak": figs["leak"],
+              "idle": figs["leak"]}
+    source = {a: f"CACTI {'write' if a == 'update' else 'leak' if a == 'idle' else a}; {how}" for a in energy}
+    source[""] = f"CACTI area; {how}"
+    return Priced(energy, figs["area"], "sparse-hw SRAM model (CACTI table, current plug-in)", source)
 
 
 def _aladdin_scale(tech: str) -> tuple[float, float, str]:
@@ -401,32 +304,67 @@ def _aladdin_scale(tech: str) -> tuple[float, float, str]:
 
 
 # ---------------------------------------------------------------------------------- arithmetic
+#: actions of an Aladdin adder/multiplier: the plug-in gives every action but idle/leak the dynamic
+#: figure (accelergy-aladdin-plug-in intadder_estimate_energy), so a compound's ``count`` of an intadder
+#: costs an add (recorded: ex_778460f simba_like GlobalBuffer write 1.049 = 1 + count 0.04285 + idle 0.00595)
 _ARITH_ACTIONS = {
-    "adder": ("add", "idle"),
+    "adder": ("add", "count", "read", "access", "idle"),
     "multiplier": ("multiply_random", "multiply_reuse", "multiply", "idle"),
 }
 
 
+_ALADDIN_1NS: dict = {}
+
+
+def aladdin_energy_rows(attrs: dict[str, Any], component: str) -> tuple[dict, float, str]:
+    """(Aladdin table, factor on its idle energy, file) that Accelergy's Aladdin plug-in reads a
+    component's energies from: 0.3's plug-in always its 5 ns rows; 0.4's the row of the action's
+    latency, ``global_cycle_seconds`` x ``action_latency_cycles`` (accelergy-aladdin-plug-in
+    query_csv_using_latency), of which the 1 ns rows (``data/aladdin_1ns.csv``) and the 5 ns rows
+    stand for all (the 2-10 ns rows are within a few % of the 5 ns ones), leakage = idle energy x cycle
+    / row latency. Areas stay the 5 ns rows (recorded: v0.4 intmac 8 bits 0.845 pJ from the 1 ns rows
+    but 332.25 um^2 from the 5 ns ones; fpmac 32 bits 51.979 pJ and 4120 um^2)."""
+    cycle = _number(attrs, ("global_cycle_seconds",), None, component)
+    if cycle is None:
+        return tables.aladdin_5ns(), 1.0, "data/aladdin_5ns.csv"
+    latency = cycle * _number(attrs, ("action_latency_cycles",), 1, component)
+    if latency > 1.5e-9:
+        return tables.aladdin_5ns(), cycle / 5e-9, "data/aladdin_5ns.csv"
+    if not _ALADDIN_1NS:
+        import csv
+
+        with open(tables.DATA / "aladdin_1ns.csv", newline="") as fh:
+            _ALADDIN_1NS.update({r["class"]: {"energy": float(r["energy_pJ"]), "idle": float(r["idle_pJ"]),
+                                              "area": float(r["area_um2"]), "width": float(r["ref_width"])}
+                                 for r in csv.DictReader(fh)})
+    return _ALADDIN_1NS, cycle / 1e-9, "data/aladdin_1ns.csv"
+
+
 def arithmetic(kind: str, attrs: dict[str, Any], cls: str, component: str) -> Priced:
-    """Aladdin's 32-bit adder (linear in bits) or multiplier (quadratic in bits), 5 ns rows
-    (``data/aladdin_5ns.csv``), as Accelergy 0.3's Aladdin plug-in interpolates them from 0 bits."""
-    # Aladdin's tables are indexed by `datawidth` (default 16 in Accelergy's primitive library); an
-    # adder's `width` is not read (the recorded address generators with width 2.48 cost 16 bits)
-    bits = _number(attrs, ("datawidth",), 16, component)
+    """Aladdin's 32-bit adder (linear in bits) or multiplier (quadratic in bits), as Accelergy's
+    Aladdin plug-in interpolates them from 0 bits: energies from the rows of `aladdin_energy_rows`,
+    areas from the 5 ns rows (``data/aladdin_5ns.csv``)."""
+    # Accelergy 0.3's Aladdin plug-in indexes its tables by `datawidth` (default 16 in Accelergy's
+    # primitive library); an adder's `width` is not read (the recorded address generators with width
+    # 2.48 cost 16 bits). 0.4's (global_cycle_seconds given) reads `width` (accelergy-aladdin-plug-in
+    # intadder_estimate_energy; recorded: v0.4 simba_like PEWeightRegs' 1-bit address generators)
+    v04 = _attr(attrs, "global_cycle_seconds") is not None
+    bits = _number(attrs, ("width", "datawidth") if v04 else ("datawidth",), 16 if not v04 else 32, component)
     if bits < 0:
         raise EstimateError(f"{component}: {cls} datawidth is {bits:g}", "datawidth", "give datawidth >= 0")
     tech = technology(attrs, component)
     e_scale, a_scale, note = _aladdin_scale(tech)
-    row = tables.aladdin_5ns()[kind]
+    rows, idle_k, path = aladdin_energy_rows(attrs, component)
+    row, area_row = rows[kind], tables.aladdin_5ns()[kind]
     ref = float(row["width"])
     k = bits / ref if kind == "adder" else (bits / ref) ** 2
     law = f"x {bits:g}/{ref:g}" if kind == "adder" else f"x ({bits:g}/{ref:g})^2"
     energy, source = {}, {}
     for action in _ARITH_ACTIONS[kind]:
-        energy[action] = float(row["idle" if action == "idle" else "energy"]) * k * e_scale
-        source[action] = f"Aladdin {ref:g}-bit {kind} {law} (data/aladdin_5ns.csv) {note}".strip()
-    source[""] = f"Aladdin {ref:g}-bit {kind} area {row['area']:g} um^2 {law} (data/aladdin_5ns.csv) {note}".strip()
-    return Priced(energy, float(row["area"]) * k * a_scale, f"sparse-hw {kind} model (Aladdin {law})", source)
+        energy[action] = (float(row["idle"]) * idle_k if action == "idle" else float(row["energy"])) * k * e_scale
+        source[action] = f"Aladdin {ref:g}-bit {kind} {law} ({path}) {note}".strip()
+    source[""] = f"Aladdin {ref:g}-bit {kind} area {area_row['area']:g} um^2 {law} (data/aladdin_5ns.csv) {note}".strip()
+    return Priced(energy, float(area_row["area"]) * k * a_scale, f"sparse-hw {kind} model (Aladdin {law})", source)
 
 
 _MAC_ACTIONS = ("mac_random", "mac_reused", "mac_gated", "idle")
@@ -479,14 +417,16 @@ def fpmac(attrs: dict[str, Any], cls: str, component: str) -> Priced:
     bits = _fp_bits(attrs, component)
     tech = technology(attrs, component)
     e_scale, a_scale, note = _aladdin_scale(tech)
-    t = tables.aladdin_5ns()
-    add, mul = (t["fp_sp_adder"], t["fp_sp_multiplier"]) if bits <= 32 else (t["fp_dp_adder"], t["fp_dp_multiplier"])
+    t, idle_k, path = aladdin_energy_rows(attrs, component)
+    names = ("fp_sp_adder", "fp_sp_multiplier") if bits <= 32 else ("fp_dp_adder", "fp_dp_multiplier")
+    add, mul = (t[n] for n in names)
+    add_a, mul_a = (tables.aladdin_5ns()[n] for n in names)
     ka, km = bits / float(add["width"]), (bits / float(mul["width"])) ** 2
     dyn = (float(add["energy"]) * ka + float(mul["energy"]) * km) * e_scale
-    idle = (float(add["idle"]) * ka + float(mul["idle"]) * km) * e_scale
-    area = (float(add["area"]) * ka + float(mul["area"]) * km) * a_scale
+    idle = (float(add["idle"]) * ka + float(mul["idle"]) * km) * idle_k * e_scale
+    area = (float(add_a["area"]) * ka + float(mul_a["area"]) * km) * a_scale
     src = (f"Aladdin fp adder x {bits:g}/{add['width']:g} + fp multiplier x ({bits:g}/{mul['width']:g})^2 "
-           f"(data/aladdin_5ns.csv) {note}").strip()
+           f"({path}; areas data/aladdin_5ns.csv) {note}").strip()
     energy = {"mac_random": dyn, "mac_reused": dyn, "mac_gated": dyn, "compute": dyn, "idle": idle, "mac_skipped": idle}
     return Priced(energy, area, "sparse-hw fpmac model (Aladdin fp adder + multiplier)", {**dict.fromkeys(energy, src),
                                                                                           "": src})
@@ -495,16 +435,17 @@ def fpmac(attrs: dict[str, Any], cls: str, component: str) -> Priced:
 def fp_arithmetic(kind: str, attrs: dict[str, Any], cls: str, component: str) -> Priced:
     """A floating-point adder or multiplier (`fpmac`'s parts on their own): Aladdin's single- or
     double-precision table, linear (adder) or quadratic (multiplier) in exponent + mantissa bits."""
-    t = tables.aladdin_5ns()
+    t, idle_k, path = aladdin_energy_rows(attrs, component)
     bits = _fp_bits(attrs, component)
-    row = t[f"fp_{'sp' if bits <= 32 else 'dp'}_{kind}"]
+    name = f"fp_{'sp' if bits <= 32 else 'dp'}_{kind}"
+    row, area_row = t[name], tables.aladdin_5ns()[name]
     k = bits / float(row["width"]) if kind == "adder" else (bits / float(row["width"])) ** 2
     e_scale, a_scale, note = _aladdin_scale(technology(attrs, component))
-    dyn, idle = float(row["energy"]) * k * e_scale, float(row["idle"]) * k * e_scale
+    dyn, idle = float(row["energy"]) * k * e_scale, float(row["idle"]) * k * idle_k * e_scale
     actions = ("add", "idle") if kind == "adder" else ("multiply_random", "multiply_reuse", "multiply", "idle")
     energy = {a: idle if a == "idle" else dyn for a in actions}
-    src = f"Aladdin {row['width']:g}-bit fp {kind} x {k:.4g} ({bits:g} bits; data/aladdin_5ns.csv) {note}".strip()
-    return Priced(energy, float(row["area"]) * k * a_scale, f"sparse-hw fp {kind} model (Aladdin)",
+    src = f"Aladdin {row['width']:g}-bit fp {kind} x {k:.4g} ({bits:g} bits; {path}) {note}".strip()
+    return Priced(energy, float(area_row["area"]) * k * a_scale, f"sparse-hw fp {kind} model (Aladdin)",
                   {**dict.fromkeys(energy, src), "": src})
 
 
@@ -604,6 +545,13 @@ def price(cls: str, attrs: dict[str, Any], component: str) -> Priced:
         return aladdin_reg(attrs, cls, component)
     if low in ("adc", "dac"):
         return converter(low.upper(), attrs, cls, component)
+    if (low == "intadder" and "global_cycle_seconds" in attrs and _attr(attrs, "width", "datawidth") is None
+            and _attr(attrs, "n_bits", "precision") is not None):
+        return neurosim_adder(attrs, cls, component)
+    if low in ("intadder", "intmultiplier") and "global_cycle_seconds" in attrs:
+        # Accelergy 0.4 prices these with its Aladdin plug-in (recorded estimator Aladdin_table), at the
+        # cycle's rows; hwcomponents' aladdin_adder/aladdin_multiplier are other classes (below)
+        return arithmetic("adder" if low == "intadder" else "multiplier", attrs, cls, component)
     if low in _HW_ALADDIN and ("global_cycle_seconds" in attrs or low.startswith("aladdin_")):
         return hw_aladdin(_HW_ALADDIN[low], attrs, cls, component)
     if any(k in low for k in ("sram", "smartbuffer", "regfile")) or low in ("storage", "buffer", "cache"):
@@ -651,6 +599,61 @@ def hw_aladdin(kind: str, attrs: dict[str, Any], cls: str, component: str) -> Pr
     src = f"Aladdin 40nm {kind} x {scale:.4g} ({row['provenance']}) {note}".strip()
     energy = {str(row["action"]): dyn, "read": dyn, "write": 0.0, "update": 0.0, "leak": leak}
     return Priced(energy, float(row["area"]) * scale * a_scale, f"sparse-hw hwcomponents Aladdin {kind}",
+                  {**dict.fromkeys(energy, src), "": src})
+
+
+_NEUROSIM_ROWS: list = []
+
+
+def _neurosim_rows() -> list[tuple[str, float, float, float, float, str]]:
+    """(technology, bits, add pJ, leak pJ, area um^2, provenance) of ``data/neurosim_adder.csv`` (read once)."""
+    if not _NEUROSIM_ROWS:
+        import csv
+
+        with open(tables.DATA / "neurosim_adder.csv", newline="") as fh:
+            _NEUROSIM_ROWS.extend((r["technology"], float(r["n_bits"]), float(r["add_pJ"]), float(r["leak_pJ"]),
+                                   float(r["area_um2"]), r["provenance"]) for r in csv.DictReader(fh))
+    return _NEUROSIM_ROWS
+
+
+def neurosim_adder(attrs: dict[str, Any], cls: str, component: str) -> Priced:
+    """A v0.4 ``intadder`` given only ``n_bits``/``precision`` (the smartbuffers' address generators):
+    Aladdin's plug-ins index an adder by its width and leave it, so Accelergy 0.4 took NeuroSim's
+    figure (recorded estimator "Neurosim Plug-In" in the ISPASS'20 v0.4 runs). NeuroSim's adder is a
+    chain of one-bit adders: energy, leakage and area a line in the bit count through the figures of
+    ``data/neurosim_adder.csv`` at the nearest tabulated node (through the origin where one bit count
+    is left), other nodes scaled from it (`tables.scale_factors`); the sizes held out by the
+    leave-one-size-out view (`tables.HELD_OUT`) are left out of the line."""
+    bits = _number(attrs, ("n_bits", "precision"), None, component)
+    tech = technology(attrs, component)
+    key = (str(tech).lower(), None, None, bits, None, None)
+    tables.trace("intadder", key)
+    rows = [r for r in _neurosim_rows()
+            if tables.size_key("intadder", (r[0], None, None, r[1], None, None)) not in tables.HELD_OUT]
+    if not rows or bits < 0:
+        return hw_aladdin("adder", {**attrs, "width": bits}, cls, component)
+    node = tables.node_nm(tech)
+    at = min({r[0] for r in rows}, key=lambda t: abs(math.log(tables.node_nm(t) / node)))
+    pts = sorted((r[1], r[2], r[3], r[4]) for r in rows if r[0] == at)
+    xs = [p[0] for p in pts]
+    mx = sum(xs) / len(xs)
+
+    def line(col: int) -> float:
+        ys = [p[col] for p in pts]
+        my = sum(ys) / len(ys)
+        if len(set(xs)) < 2:
+            return my / mx * bits
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+        return max(slope * (bits - mx) + my, 0.0)
+
+    e_to, a_to, _ = tables.scale_factors(tech)
+    e_at, a_at, _ = tables.scale_factors(at)
+    ke, ka = e_to / e_at, a_to / a_at
+    add, leak, area = line(1) * ke, line(2) * ke, line(3) * ka
+    src = (f"NeuroSim adder at {at}: a line in bits through {', '.join(f'{p[0]:g}' for p in pts)}-bit figures, "
+           f"at {bits:g} bits (data/neurosim_adder.csv)" + (f" scaled {at}->{tech}" if (ke, ka) != (1.0, 1.0) else ""))
+    energy = {"add": add, "read": add, "write": 0.0, "update": 0.0, "leak": leak, "idle": leak}
+    return Priced(energy, area, "sparse-hw NeuroSim adder (recorded, linear in bits)",
                   {**dict.fromkeys(energy, src), "": src})
 
 

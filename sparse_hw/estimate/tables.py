@@ -276,22 +276,31 @@ USE_RECORDED_COMPONENTS = True
 
 
 @functools.lru_cache(maxsize=1)
-def recorded_components() -> dict[tuple[str, str], dict[str, dict[str, tuple[float, str]]]]:
-    """(class, signature) -> component path -> {action ('' = area): (value, provenance)}, from
-    ``recorded_components.csv`` (paths in recording order)."""
-    out: dict[tuple[str, str], dict[str, dict[str, tuple[float, str]]]] = {}
+def recorded_components() -> dict[tuple[str, str], dict[str, dict[str, dict[str, tuple[float, str]]]]]:
+    """(class, signature) -> component path -> Accelergy version of the recording (its ERT's
+    ``version``) -> {action ('' = area): (value, provenance)}, from ``recorded_components.csv`` (paths
+    and versions in recording order)."""
+    out: dict[tuple[str, str], dict[str, dict[str, dict[str, tuple[float, str]]]]] = {}
     for r in _rows("recorded_components.csv"):
         value = _num(r["area_um2"]) if r["action"] == "" else _num(r["energy_pJ"])
         if value is not None:
             by_path = out.setdefault((r["class"], r["attributes"]), {})
-            by_path.setdefault(r["component"], {})[r["action"]] = (value, r["provenance"])
+            by_version = by_path.setdefault(r["component"], {})
+            by_version.setdefault(r.get("accelergy") or "", {})[r["action"]] = (value, r["provenance"])
     return out
 
 
-def recorded_component(cls: str, signature: str, path: str) -> dict[str, tuple[float, str]] | None:
+def recorded_component(cls: str, signature: str, path: str,
+                       version: str | None = None) -> dict[str, tuple[float, str]] | None:
     """The figures recorded for this class and signature: those of the same component path when two
-    recordings disagree (two Accelergy versions priced one component differently), else the first."""
+    recordings disagree (two Accelergy versions priced one component differently), else the first;
+    with ``version``, a recording by that Accelergy version first (same path, then any path)."""
     by_path = recorded_components().get((cls, signature))
     if not by_path:
         return None
-    return by_path.get(path) or next(iter(by_path.values()))
+    if version is not None:
+        for versions in ([by_path[path]] if path in by_path else []) + list(by_path.values()):
+            if version in versions:
+                return versions[version]
+    versions = by_path.get(path) or next(iter(by_path.values()))
+    return next(iter(versions.values()))

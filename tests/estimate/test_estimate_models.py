@@ -1,5 +1,5 @@
 """The estimator's models on sizes they were not given: Aladdin's regfile and MAC compositions,
-the CACTI-form SRAM fit along a depth sweep, the leave-one-size-out machinery, and the harvest
+the CACTI SRAM table along a depth sweep, the leave-one-size-out machinery, and the harvest
 that rebuilds the shipped tables from ../shared."""
 
 from __future__ import annotations
@@ -78,8 +78,10 @@ def test_intmac_width_scaling_is_quadratic_multiplier_linear_adder():
                                                        (16, 3, 2, "45nm"), (64, 32, 1, "45nm"), (256, 1, 1, "40nm"),
                                                        (32, 1, 1, "16nm")])
 def test_glb_area_and_energy_grow_smoothly_with_depth(width, banks, ports, tech):
-    """A GLB depth sweep (256..16384, recorded sizes such as 768, 1536 and 12800 among them): area
-    strictly increasing, energy per access never decreasing, no step of more than the size step."""
+    """A GLB depth sweep (256..16384, recorded sizes such as 768, 1536 and 12800 among them) is as smooth
+    as CACTI's own figures: area strictly increasing, never faster than 1.15 x the size step (CACTI's
+    40 nm 256-bit array grows 2.1 x from 256 to 512 words); energy per access may dip where CACTI picks
+    another organisation, by under 10 % (the recorded 12800-word figure sits 0.6 % under the grid's)."""
     depths = sorted({*range(256, 16385, 256), 768, 1536, 3072, 12800})
     prev = None
     for depth in depths:
@@ -88,8 +90,8 @@ def test_glb_area_and_energy_grow_smoothly_with_depth(width, banks, ports, tech)
         cur = (depth, p.area, p.energy["read"], p.energy["write"], p.energy["idle"])
         if prev is not None:
             assert cur[1] > prev[1], (prev, cur)
-            assert all(c >= q for c, q in zip(cur[2:], prev[2:])), (prev, cur)
-            assert cur[1] / prev[1] <= cur[0] / prev[0] * 1.05, (prev, cur)  # no jump beyond the size ratio
+            assert all(c >= 0.9 * q for c, q in zip(cur[2:], prev[2:])), (prev, cur)
+            assert cur[1] / prev[1] <= cur[0] / prev[0] * 1.15, (prev, cur)  # no jump beyond the size ratio
         prev = cur
 
 
@@ -103,9 +105,8 @@ def test_recorded_sram_is_exact_in_sample_and_held_out_on_request():
     assert ("sram", 64.0, 12800.0) in sizes
     with tables.holding_out(sizes):
         held = primitives.price("SRAM", attrs, "glb")
-    assert "CACTI-form fit" in held.source["read"]
-    assert held.energy["read"] != pytest.approx(exact.energy["read"], rel=1e-3)
-    assert held.energy["read"] == pytest.approx(exact.energy["read"], rel=0.5)  # a fit, not a guess
+    assert "data/cacti_sram.csv" in held.source["read"] and "recorded" not in held.estimator
+    assert held.energy["read"] == pytest.approx(exact.energy["read"], rel=0.05)  # CACTI's grid, interpolated
     assert primitives.price("SRAM", attrs, "glb").energy["read"] == exact.energy["read"]  # the block left no trace
 
 

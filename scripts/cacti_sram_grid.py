@@ -1,0 +1,154 @@
+"""Tabulate CACTI 7's SRAM figures the way Accelergy's CACTI plug-in asks for them.
+
+Writes (appends, resumable) ``sparse_hw/estimate/data/cacti_sram.csv``: one row per CACTI request
+(technology, size in bytes, block size in bytes, output bus width, UCA banks, read-write ports) with
+CACTI's own outputs (dynamic read/write energy, standby leakage per bank, random cycle time, area).
+`sparse_hw.estimate.primitives` interpolates these figures; nothing here runs at estimate time.
+
+Needs a CACTI 7.0 build (https://github.com/HewlettPackard/cacti, commit 1ffd8df, built with ``make -f cacti.mk TAG=opt
+OPT='-O2 -DNTHREADS=1'`` in an ``obj_opt`` folder) and
+the plug-in's template configuration (``default_SRAM.cfg`` of
+https://github.com/Accelergy-Project/accelergy-cacti-plug-in, commit 643e6fc, the 0.3-era plug-in):
+the template's settings are appended with the request lines the plug-in writes (size, ports, block
+size, technology, bus width, UCA banks), as its ``cacti_wrapper_for_SRAM`` does. Usage:
+``python scripts/cacti_sram_grid.py CACTI_DIR default_SRAM.cfg [--jobs N]``; with ``--check N`` it
+writes ``data/cacti_sram_check.csv`` instead: N random off-grid SRAMs, to measure the interpolation.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parents[1] / "sparse_hw" / "estimate" / "data" / "cacti_sram.csv"
+FIELDS = ("node_nm", "size_bytes", "block_bytes", "bus_bits", "banks", "ports", "read_nJ", "write_nJ",
+          "leak_per_bank_mW", "cycle_ns", "area_mm2")
+#: the files' first line: where every row comes from
+PROVENANCE = ("# CACTI 7.0 (github.com/HewlettPackard/cacti 1ffd8df, built -O2) run on requests as "
+              "accelergy-cacti-plug-in 643e6fc makes them (its default_SRAM.cfg + size/ports/block/technology/bus/UCA "
+              "bank lines); written by scripts/cacti_sram_grid.py\n")
+
+#: (block bytes, bus bits): the plug-in asks for a block of max(width // 8, 4) bytes and a bus of
+#: 8 * (width // 8) bits, so widths 8-31 differ only in the bus; from 32 bits both follow the width
+WORDS = ((4, 8), (4, 16), (4, 24), (4, 32), (8, 64), (16, 128), (32, 256), (64, 512), (128, 1024))
+DEPTHS = tuple(64 * 2**k for k in range(11))  # words per array, the plug-in's minimum 64 up to 65536
+#: half and quarter steps between them: CACTI picks a new organisation every few sizes, so every node
+#: is sampled every 1.41 x and 45 nm every 1.19 x, to keep the interpolation's steps small
+HALF = tuple(round(64 * 2 ** (k + 0.5)) for k in range(10))
+QUARTER = tuple(round(64 * 2 ** (k + q)) for k in range(10) for q in (0.25, 0.75))  # 45 nm: every 1.19 x
+FULL = {"banks": (1, 2, 4, 8, 16), "ports": (1, 2), "words": WORDS, "depths": DEPTHS}
+CORE = {"banks": (1, 4, 16), "ports": (1,), "words": WORDS, "depths": DEPTHS}
+DENSE = {"banks": (1, 2, 4, 8, 16), "ports": (1, 2), "words": WORDS, "depths": HALF}
+#: the words between powers of two that designs use (48, 80, 96, 192 bits), at 45 nm
+ODD = {"banks": (1, 2, 4), "ports": (1,), "words": ((6, 48), (10, 80), (12, 96), (24, 192)),
+       "depths": DEPTHS + HALF}
+#: the bank counts between, at the nodes the plug-ins run CACTI at most (the ratio to 45 nm moves with banks)
+BANKS = {"banks": (2, 8), "ports": (1,), "words": WORDS, "depths": DEPTHS}
+OTHER = (32, 40, 22, 65, 90, 28)
+#: every grid, in the order they were run (a rerun appends only what is missing): 45 nm in full, the
+#: other nodes less densely (the estimator uses their ratio to 45 nm); CACTI 7 refuses nodes above
+#: 90 nm ("Feature size must be <= 90 nm")
+NODES = ((45, FULL), (32, CORE), (65, CORE), (22, CORE), (90, CORE), (40, CORE), (45, DENSE),
+         (45, ODD), (28, CORE), *((n, BANKS) for n in (32, 40, 22, 65, 90, 28)),
+         (45, {"banks": (32,), "ports": (1, 2), "words": WORDS, "depths": DEPTHS + HALF}),
+         *((n, {"banks": (32,), "ports": (1,), "words": WORDS, "depths": DEPTHS}) for n in OTHER),
+         *((n, {"banks": (1, 4, 16), "ports": (1,), "words": WORDS, "depths": HALF}) for n in OTHER),
+         *((n, {"banks": (2, 8), "ports": (1,), "words": WORDS, "depths": HALF}) for n in OTHER),
+         *((n, {"banks": (1,), "ports": (2,), "words": WORDS, "depths": DEPTHS + HALF}) for n in OTHER),
+         (45, {"banks": (1, 2, 4, 8, 16), "ports": (1, 2), "words": WORDS, "depths": QUARTER}),
+         *((n, {"banks": (2, 4, 8, 16, 32), "ports": (2,), "words": WORDS, "depths": DEPTHS}) for n in OTHER))
+
+
+def run(cacti_dir: str, template: str, node: int, size: int, block: int, bus: int, banks: int, ports: int):
+    fd, path = tempfile.mkstemp(suffix=".cfg", dir=cacti_dir)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(template + "\n")
+        fh.write(f"-size (bytes) {size}\n-read-write port  {ports}\n-block size (bytes) {block}\n"
+                 f"-technology (u) {node / 1000}\n-output/input bus width  {bus}\n-UCA bank {banks}\n")
+    try:
+        subprocess.run(["./cacti", "-infile", os.path.basename(path)], cwd=cacti_dir, capture_output=True,
+                       timeout=600, check=False)
+        with open(path + ".out") as fh:
+            row = list(csv.DictReader(fh))[-1]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return None
+    finally:
+        for p in (path, path + ".out"):
+            if os.path.exists(p):
+                os.remove(p)
+    return (node, size, block, bus, banks, ports,
+            *(row[k].strip() for k in (" Dynamic read energy (nJ)", " Dynamic write energy (nJ)",
+                                       " Standby leakage per bank(mW)", " Random cycle time (ns)", " Area (mm2)")))
+
+
+def requests():
+    for node, grid in NODES:
+        for banks in grid["banks"]:
+            for ports in grid["ports"]:
+                for block, bus in grid["words"]:
+                    for words in grid["depths"]:
+                        yield node, words * block, block, bus, banks, ports
+
+
+def main(cacti_dir: str, cfg: str, jobs: int = 1) -> None:
+    template = Path(cfg).read_text()
+    done = set()
+    if OUT.is_file():
+        with open(OUT, newline="") as fh:
+            done = {tuple(int(r[k]) for k in FIELDS[:6]) for r in csv.DictReader(line for line in fh if line[0] != "#")}
+    todo = [r for r in requests() if r not in done]
+    new = not OUT.is_file()
+    with open(OUT, "a", newline="") as fh, ProcessPoolExecutor(jobs) as pool:
+        w = csv.writer(fh, lineterminator="\n")
+        if new:
+            fh.write(PROVENANCE)
+            w.writerow(FIELDS)
+        for row in pool.map(run, *zip(*[(cacti_dir, template, *r) for r in todo]), chunksize=4):
+            if row is not None:
+                w.writerow(row)
+                fh.flush()
+
+
+CHECK = OUT.with_name("cacti_sram_check.csv")
+CHECK_FIELDS = ("width", "depth", "n_banks", "n_rdwr_ports", *FIELDS)
+
+
+def check(cacti_dir: str, cfg: str, n: int, seed: int = 12) -> None:
+    """CACTI's figures for ``n`` random SRAMs off the grid (any width, depth, banks, ports, node of
+    22-90 nm), asked for as the 0.3 plug-in asks: the held-out set tests/estimate pins the table to."""
+    import math
+    import random
+
+    rng = random.Random(seed)
+    template = Path(cfg).read_text()
+    rows = []
+    while len(rows) < n:
+        width = rng.choice((8, 12, 16, 20, 24, 32, 40, 48, 64, 72, 80, 96, 128, 160, 192, 256, 384, 512))
+        depth = int(2 ** rng.uniform(6, 16))
+        banks, ports = rng.choice((1, 1, 2, 3, 4, 8, 16)), rng.choice((1, 1, 2))
+        node = rng.choice((45, 45, 45, 40, 28, 32, 55, 65, 90))
+        size, block = width * depth // 8, max(width // 8, 4)
+        if size < 64 or size > 2**20:
+            continue
+        size = max(size, 64 * block)  # the plug-in's minimum of 64 words
+        row = run(cacti_dir, template, node, size, block, 8 * (width // 8), 2 ** math.ceil(math.log2(banks)), ports)
+        if row is not None:
+            rows.append((width, depth, banks, ports, *row))
+    with open(CHECK, "w", newline="") as fh:
+        fh.write(PROVENANCE)
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(CHECK_FIELDS)
+        w.writerows(rows)
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    if "--check" in sys.argv:
+        check(args[0], args[1], int(sys.argv[sys.argv.index("--check") + 1]))
+    else:
+        main(args[0], args[1], int(sys.argv[sys.argv.index("--jobs") + 1]) if "--jobs" in sys.argv else 1)

@@ -1,0 +1,54 @@
+"""Rows of the tables that published designs hand Accelergy's table-based plug-in (``data/plugin_tables.csv``).
+
+The ISPASS'20 PIM exercise (ex_778460f simple_pim, 2020.ispass 05_pim) prices its memristor cells,
+sample-and-holds, shift-and-adds and a few 32 nm SRAMs from its own ``PIM_estimation_tables``; those
+figures are facts, kept here with their provenance (its ADC/DAC rows are ``data/converters.csv``).
+Accelergy asks every plug-in for each action and takes the most accurate answer; the table plug-in
+(accuracy 100) wins where a row matches, another estimator answers the actions the table lacks.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from typing import Any
+
+from .primitives import Priced
+from .tables import DATA
+
+
+@functools.lru_cache(maxsize=1)
+def _rows() -> tuple[dict[str, Any], ...]:
+    with open(DATA / "plugin_tables.csv", newline="") as fh:
+        out = []
+        for r in csv.DictReader(fh):
+            match = dict(kv.split("=", 1) for kv in r["match"].split())
+            out.append({**r, "class": r["class"].lower(), "match": match, "energy_pJ": float(r["energy_pJ"]),
+                        "area_um2": float(r["area_um2"])})
+        return tuple(out)
+
+
+def _same(value: Any, wanted: str) -> bool:
+    try:
+        return float(value) == float(wanted)
+    except (TypeError, ValueError):
+        return str(value).strip('"').lower() == wanted.lower()
+
+
+def lookup(cls: str, attrs: dict[str, Any], fallback: Priced | None = None) -> Priced | None:
+    """The table's figures for a primitive of this class whose technology and tabulated attributes
+    match (None when no row does); actions the table lacks keep ``fallback``'s figures."""
+    tech = str(attrs.get("technology", "")).strip('"').lower()
+    rows = [r for r in _rows() if r["class"] == cls.lower() and r["technology"].lower() == tech
+            and all(k in attrs and _same(attrs[k], v) for k, v in r["match"].items())]
+    if not rows:
+        return None
+    energy = dict(fallback.energy) if fallback is not None else {}
+    source = dict(fallback.source) if fallback is not None else {}
+    for r in rows:
+        energy[r["action"]] = r["energy_pJ"]
+        source[r["action"]] = f"table plug-in row {r['energy_pJ']:g} pJ, {r['provenance']}"
+    if "idle" not in energy:
+        energy["idle"], source["idle"] = 0.0, "the table has no idle row: 0 pJ"
+    source[""] = f"table plug-in row {rows[0]['area_um2']:g} um^2 (its first matching row), {rows[0]['provenance']}"
+    return Priced(energy, rows[0]["area_um2"], "table-based plug-in (data/plugin_tables.csv)", source)
