@@ -23,7 +23,7 @@ from ..model.evaluate import Engine
 from ..model.mapping import mapping_to_directives
 from ..model.problem import ProblemModel
 from ..model.result import Evaluation
-from .inputs import load_files
+from .inputs import estimate_notes, load_files
 
 #: Timeloop's metric names (and spellings) -> ours.
 _METRIC_ALIASES = {"delay": "delay", "cycles": "delay", "energy": "energy", "edp": "edp"}
@@ -110,9 +110,7 @@ def map_spec(spec, *, arch_name: str | None = None, overrides: dict[str, Any] | 
                 fix=f"{first.fix}; or {pad_fix}" if first.fix else pad_fix,
             ) from None
         raise
-    from ..estimate import notes_for
-
-    notes += notes_for(spec)
+    notes += estimate_notes(spec)
     result.notes.extend(notes)
     result.evaluation.notes.extend(notes)
     return result, engine
@@ -183,9 +181,7 @@ def model_spec(spec) -> Evaluation:
     engine = Engine.from_spec(spec)
     batch = engine.compile_mapping(spec.mapping)
     ev = engine.evaluation(batch, 0)
-    from ..estimate import notes_for
-
-    ev.notes.extend(notes_for(spec))
+    ev.notes.extend(estimate_notes(spec))
     return ev
 
 

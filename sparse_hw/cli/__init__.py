@@ -18,14 +18,19 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # (~15 ms of each start-up); the command line uses none. PYDANTIC_DISABLE_PLUGINS= (empty) keeps them.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-import typer
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ._common import configure_logging, state
 
+if TYPE_CHECKING:
+    import typer  # imported where a command line goes through typer: `_fast` calls check/model/map without
+
 
 def _new_app() -> typer.Typer:
     """The ``sparse-hw`` group with its root options, no commands yet."""
+    import typer
+
     group = typer.Typer(
         name="sparse-hw",
         help="What does this pruned network actually cost on a sparse accelerator?",
@@ -34,22 +39,34 @@ def _new_app() -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
         pretty_exceptions_enable=False,
     )
-    group.callback()(_root)
+    group.callback()(_root_options(typer))
     return group
 
 
 def _version(value: bool) -> None:
     if value:
+        import typer
+
         typer.echo(f"sparse-hw {__version__}")
         raise typer.Exit()
 
 
-def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
-) -> None:
+def _root_options(typer):  # the typer module (imported by the caller)
+    """`_root` with the root options declared for typer (``--debug``, ``--version``)."""
+
+    def root(
+        debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
+        version: bool = typer.Option(
+            False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ) -> None:
+        _root(debug=debug, version=version)
+
+    return root
+
+
+def _root(debug: bool = False, version: bool = False) -> None:
+    """What the root options do before any command (``--version`` exits in its callback, before this)."""
     state.debug = debug
     configure_logging(debug)
 
@@ -95,8 +112,10 @@ def main() -> None:
     (``_fast``: typer's per-call parameter adapters cost more than the command's own work on a small
     input, issue 15, item 14); everything else, help and every usage error included, goes through typer."""
     from ._fast import call
+    from ._process import finish, start
 
+    start()
     code = call(sys.argv[1:], _root)
     if code is not None:
-        sys.exit(code)
+        finish(code)  # sys.exit(code), less the interpreter's teardown in a plain CLI process (`_process`)
     sys.exit(_app_for(sys.argv[1:])(prog_name="sparse-hw", standalone_mode=True))

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
-
-import typer
 
 from ..errors import EXIT_CODE_INPUT, EXIT_CODE_INTERNAL, ConfigError, SparseHwError
 
@@ -82,16 +81,16 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return _environment_errors_as_input(func, *args, **kwargs)
-        except (typer.Exit, typer.Abort):
+        except typer_control_flow():
             raise
         except SparseHwError as exc:
             if state.debug:
                 err_console.print(traceback.format_exc(), markup=False, highlight=False)
             err_console.print(f"error: {exc.render()}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(getattr(exc, "exit_code", EXIT_CODE_INPUT)) from None
+            raise _typer().Exit(getattr(exc, "exit_code", EXIT_CODE_INPUT)) from None
         except KeyboardInterrupt:
             err_console.print("interrupted", markup=False)
-            raise typer.Exit(130) from None
+            raise _typer().Exit(130) from None
         except Exception as exc:  # noqa: BLE001 - the top of the program
             if state.debug:
                 err_console.print(traceback.format_exc(), markup=False, highlight=False)
@@ -102,9 +101,37 @@ def handle_errors(func: F) -> F:
                 highlight=False,
                 soft_wrap=True,
             )
-            raise typer.Exit(EXIT_CODE_INTERNAL) from None
+            raise _typer().Exit(EXIT_CODE_INTERNAL) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _typer() -> Any:
+    """typer, imported when first needed: a plain `check`/`model`/`map` run (``_fast``) never needs it,
+    and importing it costs ~30 ms of every start (issue 15, item 14)."""
+    import typer
+
+    return typer
+
+
+def typer_control_flow() -> tuple[type[BaseException], ...]:
+    """``(typer.Exit, typer.Abort)`` once typer is imported; nothing can have raised them before."""
+    typer = sys.modules.get("typer")
+    return (typer.Exit, typer.Abort) if typer is not None else ()
+
+
+def echo(text: str) -> None:
+    """``typer.echo(text)`` without importing typer, for the ``--json`` outputs: click's echo writes the
+    text and a newline to stdout and flushes; it only alters text with ANSI codes (stripped off a terminal)
+    or characters its encoding fixes touch, so such text still goes through typer's own echo."""
+    if not text.isascii() or "\x1b" in text:
+        _typer().echo(text)
+        return
+    out = sys.stdout
+    if out is None:  # no stream attached (pythonw): click writes nothing
+        return
+    out.write(text + "\n")
+    out.flush()
 
 
 def jinja_value(text: str) -> object:

@@ -3,16 +3,18 @@
 typer (>= 0.2x) coerces every parameter through a pydantic ``TypeAdapter`` that it builds on each call:
 ~40-70 ms of CPU per process for these commands, more than their own work on a small input, and it
 imports pydantic before the command has read anything (issue 15, item 14). This module reads the same
-``typer.Option``/``typer.Argument`` declarations and, for a command line it understands completely
-(known options, values whose conversion is unambiguous, no ``--help``), calls the command's function
-with exactly the values typer would pass. Anything else -- help, an unknown or malformed option, a
-value typer would refuse, a missing argument -- returns None and the caller runs typer, so every
-message and exit code stays typer's own (tests/cli/test_fast_dispatch.py compares both paths).
+``typer.Option``/``typer.Argument`` declarations -- as the command module's ``FAST_PARAMS`` list them, so
+that typer itself (~30 ms of imports) is not imported either; tests/cli/test_fast_dispatch.py checks the
+list against the declarations -- and, for a command line it understands completely (known options, values
+whose conversion is unambiguous, no ``--help``), calls the command's function (``handle_errors`` around
+the module's ``run``, as typer's command is) with exactly the values typer would pass. Anything else --
+help, an unknown or malformed option, a value typer would refuse, a missing argument -- returns None and
+the caller runs typer, so every message and exit code stays typer's own (tests/cli/test_fast_dispatch.py
+compares both paths).
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 import re
 import sys
@@ -49,12 +51,13 @@ def _path(value: str) -> Path | None:
 class _Param:
     """One parameter of a command: its name, how to convert a value, and its option spellings."""
 
-    def __init__(self, name: str, annotation: Any, info: Any) -> None:
+    @classmethod
+    def from_typer(cls, name: str, annotation: Any, info: Any) -> _Param:
+        """The parameter as a ``typer.Option``/``typer.Argument`` declaration ``info`` declares it."""
         from typer.models import ArgumentInfo, OptionInfo
 
-        self.name = name
-        self.is_argument = isinstance(info, ArgumentInfo)
-        if not (self.is_argument or isinstance(info, OptionInfo)):
+        is_argument = isinstance(info, ArgumentInfo)
+        if not (is_argument or isinstance(info, OptionInfo)):
             raise _Unsupported(name)
         untouched = (info.callback, info.envvar, info.parser, info.default_factory, info.autocompletion,
                      info.shell_complete, info.max, info.path_type)
@@ -62,8 +65,18 @@ class _Param:
                 or info.exists or info.resolve_path or info.allow_dash or info.writable \
                 or not (info.file_okay and info.dir_okay and info.readable):
             raise _Unsupported(name)
-        if not self.is_argument and (info.prompt or info.count or info.confirmation_prompt):
+        if not is_argument and (info.prompt or info.count or info.confirmation_prompt):
             raise _Unsupported(name)
+        decls = list(info.param_decls or ())
+        if is_argument and decls:
+            raise _Unsupported(name)
+        return cls(name, annotation, tuple(decls), info.default, info.min, is_argument=is_argument)
+
+    def __init__(self, name: str, annotation: Any, decls: tuple[str, ...], default: Any, minimum: Any,
+                 *, is_argument: bool | None = None) -> None:
+        """A parameter from plain values (a command's ``FAST_PARAMS``: no option names = an argument)."""
+        self.name = name
+        self.is_argument = not decls if is_argument is None else is_argument
         self.is_list = getattr(annotation, "__origin__", None) is list
         base = annotation.__args__[0] if self.is_list else annotation
         optional = False
@@ -72,21 +85,24 @@ class _Param:
             optional = True
         self.is_flag = base is bool and not self.is_list
         if self.is_flag:
-            if self.is_argument or info.default is not False or optional:
+            if self.is_argument or default is not False or optional:
                 raise _Unsupported(name)
         elif base not in _SCALARS:
             raise _Unsupported(name)
         self.convert = _SCALARS.get(base)
-        self.minimum = info.min
-        self.default = info.default
+        self.minimum = minimum
+        self.default = default
         self.required = self.default is ...
-        decls = list(info.param_decls or ())
-        if self.is_argument:
-            if decls:
-                raise _Unsupported(name)
-        elif not decls or any("/" in d or not d.startswith("-") or d.startswith("---") for d in decls):
+        decls = list(decls)
+        if not self.is_argument and (not decls or any("/" in d or not d.startswith("-") or d.startswith("---")
+                                                      for d in decls)):
             raise _Unsupported(name)
         self.decls = decls
+
+    def key(self) -> tuple:
+        """Everything parsing reads of this parameter (two declarations parse alike iff equal)."""
+        return (self.name, self.is_argument, self.is_list, self.is_flag, self.convert, self.minimum,
+                self.default, self.required, tuple(self.decls))
 
     def value(self, text: str) -> Any:
         """The converted value, or raise _Unsupported where typer's result is not certain."""
@@ -121,10 +137,28 @@ def command_function(module: Any, name: str) -> Callable[..., Any]:
     return recorder.functions[name]
 
 
+def typer_params(fn: Callable[..., Any]) -> list[_Param]:
+    """The parameters of a typer command function, as its declarations give them."""
+    import inspect
+
+    return [_Param.from_typer(p.name, p.annotation, p.default)
+            for p in inspect.signature(fn, eval_str=True).parameters.values()]
+
+
+def static_params(module: Any) -> list[_Param]:
+    """The parameters a command module lists in ``FAST_PARAMS`` (its declarations, read without typer)."""
+    return [_Param(name, annotation, decls, default, minimum)
+            for name, annotation, decls, default, minimum in module.FAST_PARAMS]
+
+
 def parse(fn: Callable[..., Any], args: list[str]) -> dict[str, Any]:
     """The keyword arguments typer would call ``fn`` with for ``args``; _Unsupported where unsure."""
-    params = [_Param(p.name, p.annotation, p.default)
-              for p in inspect.signature(fn, eval_str=True).parameters.values()]
+    return parse_params(typer_params(fn), args)
+
+
+def parse_params(params: list[_Param], args: list[str]) -> dict[str, Any]:
+    """The keyword arguments typer would pass for ``args`` to a command with ``params``; _Unsupported
+    where unsure."""
     by_decl = {d: p for p in params if not p.is_argument for d in p.decls}
     positional = [p for p in params if p.is_argument]
     values: dict[str, Any] = {}
@@ -189,19 +223,19 @@ def call(argv: list[str], root: Callable[..., None]) -> int | None:
         return None
     import importlib
 
-    import typer
+    from ._common import handle_errors, typer_control_flow
 
-    fn = command_function(importlib.import_module(f"{__package__}.{args[0]}"), args[0])
+    module = importlib.import_module(f"{__package__}.{args[0]}")
     try:
-        kwargs = parse(fn, args[1:])
+        kwargs = parse_params(static_params(module), args[1:])
     except _Unsupported:
         return None
     root(debug=debug, version=False)
     try:
-        fn(**kwargs)
-    except typer.Exit as exc:
-        return exc.exit_code
-    except typer.Abort:  # as click's standalone mode reports it
-        print("Aborted!", file=sys.stderr)
+        handle_errors(module.run)(**kwargs)  # what typer calls: the command is handle_errors(its `run`)
+    except typer_control_flow() as exc:  # only once something imported typer: an error, a prompt
+        if isinstance(exc, sys.modules["typer"].Exit):
+            return exc.exit_code
+        print("Aborted!", file=sys.stderr)  # typer.Abort, as click's standalone mode reports it
         return 1
     return 0

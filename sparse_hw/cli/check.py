@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import typer
+from ._common import console, echo, handle_errors, jinja_data
 
-from ._common import console, handle_errors, jinja_data
+if TYPE_CHECKING:
+    import typer
+
+#: the parameters `register` declares, as `sparse_hw.cli._fast` reads them without importing typer (see `map`)
+FAST_PARAMS = (
+    ("files", list[Path], (), ..., None),
+    ("arch", str | None, ("--arch",), None, None),
+    ("jinja", list[str], ("--jinja",), [], None),
+    ("as_json", bool, ("--json",), False, None),
+)
 
 
 def register(app: typer.Typer) -> None:
+    import typer
+
     @app.command("check")
     @handle_errors
     def check_cmd(
@@ -27,21 +39,26 @@ def register(app: typer.Typer) -> None:
 
         Every problem is reported at once (file, key path, line, fix); exit code 2 on bad input.
         """
-        from ..spec import load_spec
+        run(files=files, arch=arch, jinja=jinja, as_json=as_json)
 
-        paths = list(files)
-        if arch is not None:
-            from ..spec.library import architecture_files
 
-            paths = [*architecture_files(arch), *paths]
-        spec = load_spec(paths, jinja_data=jinja_data(jinja) or None)
-        from ..spec.summary import summarize
+def run(files: list[Path], arch: str | None, jinja: list[str], as_json: bool) -> None:
+    """The ``check`` command's work: typer's command above calls it, and `_fast` does without typer."""
+    from ..spec import load_spec
 
-        summary = summarize(spec)
-        if as_json:
-            typer.echo(json.dumps(summary, default=str))
-        else:
-            _print(summary)
+    paths = list(files)
+    if arch is not None:
+        from ..spec.library import architecture_files
+
+        paths = [*architecture_files(arch), *paths]
+    spec = load_spec(paths, jinja_data=jinja_data(jinja) or None)
+    from ..spec.summary import summarize
+
+    summary = summarize(spec)
+    if as_json:
+        echo(json.dumps(summary, default=str))
+    else:
+        _print(summary)
 
 
 def _print(s: dict) -> None:

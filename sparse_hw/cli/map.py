@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import typer
+from ._common import console, echo, err_console, handle_errors, objective_metrics
 
-from ._common import console, err_console, handle_errors, objective_metrics
+if TYPE_CHECKING:
+    import typer
 
 MODE_HELP = (
     "auto | exhaustive | random. "
@@ -25,7 +27,28 @@ MODE_HELP = (
 )
 
 
+#: the parameters `register` declares, as `sparse_hw.cli._fast` reads them without importing typer:
+#: (name, type, option names (none: an argument), default (``...``: required), minimum);
+#: tests/cli/test_fast_dispatch.py checks them against the declarations
+FAST_PARAMS = (
+    ("files", list[Path], (), ..., None),
+    ("arch", str | None, ("--arch",), None, None),
+    ("objective", str | None, ("--objective",), None, None),
+    ("seed", int | None, ("--seed",), None, None),
+    ("budget_s", float | None, ("--budget-s",), None, None),
+    ("jobs", int, ("--jobs",), 1, 0),
+    ("mode", str, ("--mode",), "auto", None),
+    ("pad", bool, ("--pad",), False, None),
+    ("as_json", bool, ("--json",), False, None),
+    ("out", Path | None, ("--out",), None, None),
+    ("force", bool, ("--force",), False, None),
+    ("jinja", list[str], ("--jinja",), [], None),
+)
+
+
 def register(app: typer.Typer) -> None:
+    import typer
+
     @app.command("map")
     @handle_errors
     def map_cmd(
@@ -48,24 +71,33 @@ def register(app: typer.Typer) -> None:
         jinja: list[str] = typer.Option([], "--jinja", help="KEY=VALUE for Jinja templates (repeatable), as `check`."),
     ) -> None:
         """Find the best mapping of the problem in FILES on the architecture."""
-        from ..pipeline import map_files
-        from ._common import jinja_data
+        run(files=files, arch=arch, objective=objective, seed=seed, budget_s=budget_s, jobs=jobs, mode=mode,
+            pad=pad, as_json=as_json, out=out, force=force, jinja=jinja)
 
-        metrics = objective_metrics(objective)
-        result, ev = map_files(
-            files, arch=arch, metrics=metrics, seed=seed, budget_s=budget_s, jobs=jobs, mode=mode, pad=pad, out=out,
-            force=force, jinja=jinja_data(jinja) or None,
-        )
-        if as_json:
-            typer.echo(json.dumps(ev.to_json() | {"mapper": result.stats()}))
-            return
-        from .model import _print_summary
 
-        _print_summary(ev)
-        stats = result.stats()
-        err_console.print(
-            f"mapper: {stats['mode']} search, {stats['mappings_evaluated']:,} candidates, "
-            f"{stats['valid_mappings']:,} valid, {stats['mapper_seconds']:.2f} s"
-        )
-        if out is not None:
-            console.print(f"wrote {out / 'map.yaml'}", markup=False)
+def run(
+    files: list[Path], arch: str | None, objective: str | None, seed: int | None, budget_s: float | None,
+    jobs: int, mode: str, pad: bool, as_json: bool, out: Path | None, force: bool, jinja: list[str],
+) -> None:
+    """The ``map`` command's work: typer's command above calls it, and `_fast` does without typer."""
+    from ..pipeline import map_files
+    from ._common import jinja_data
+
+    metrics = objective_metrics(objective)
+    result, ev = map_files(
+        files, arch=arch, metrics=metrics, seed=seed, budget_s=budget_s, jobs=jobs, mode=mode, pad=pad,
+        out=out, force=force, jinja=jinja_data(jinja) or None,
+    )
+    if as_json:
+        echo(json.dumps(ev.to_json() | {"mapper": result.stats()}))
+        return
+    from .model import _print_summary
+
+    _print_summary(ev)
+    stats = result.stats()
+    err_console.print(
+        f"mapper: {stats['mode']} search, {stats['mappings_evaluated']:,} candidates, "
+        f"{stats['valid_mappings']:,} valid, {stats['mapper_seconds']:.2f} s"
+    )
+    if out is not None:
+        console.print(f"wrote {out / 'map.yaml'}", markup=False)

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import typer
+from ._common import console, echo, handle_errors
 
-from ._common import console, handle_errors
+if TYPE_CHECKING:
+    import typer
+
+#: the parameters `register` declares, as `sparse_hw.cli._fast` reads them without importing typer (see `map`)
+FAST_PARAMS = (
+    ("files", list[Path], (), ..., None),
+    ("arch", str | None, ("--arch",), None, None),
+    ("as_json", bool, ("--json",), False, None),
+    ("out", Path | None, ("--out",), None, None),
+    ("force", bool, ("--force",), False, None),
+    ("jinja", list[str], ("--jinja",), [], None),
+)
 
 
 def register(app: typer.Typer) -> None:
+    import typer
+
     @app.command("model")
     @handle_errors
     def model_cmd(
@@ -24,14 +38,21 @@ def register(app: typer.Typer) -> None:
         jinja: list[str] = typer.Option([], "--jinja", help="KEY=VALUE for Jinja templates (repeatable), as `check`."),
     ) -> None:
         """Evaluate the mapping given in FILES (energy, cycles, area, per-level accesses)."""
-        from ..pipeline import model_files
-        from ._common import jinja_data
+        run(files=files, arch=arch, as_json=as_json, out=out, force=force, jinja=jinja)
 
-        ev = model_files(files, arch=arch, out=out, force=force, jinja=jinja_data(jinja) or None)
-        if as_json:
-            typer.echo(json.dumps(ev.to_json()))
-        else:
-            _print_summary(ev)
+
+def run(
+    files: list[Path], arch: str | None, as_json: bool, out: Path | None, force: bool, jinja: list[str]
+) -> None:
+    """The ``model`` command's work: typer's command above calls it, and `_fast` does without typer."""
+    from ..pipeline import model_files
+    from ._common import jinja_data
+
+    ev = model_files(files, arch=arch, out=out, force=force, jinja=jinja_data(jinja) or None)
+    if as_json:
+        echo(json.dumps(ev.to_json()))
+    else:
+        _print_summary(ev)
 
 
 def _print_summary(ev) -> None:

@@ -507,12 +507,20 @@ class MapSpace:
         here: random loop orders, greedy X-first sides, random free keep bits.
         """
         n, n_lv, n_dims = t_arr.shape
-        drawn = np.empty((n, n_lv, n_dims), dtype=np.int64)
-        for l, r in enumerate(self.rules.levels):
-            drawn[:, l, :] = self._permutations(t_arr[:, l, :], r.t_prefix, r.t_suffix, rng)
-        if perm is not None:
-            given = perm[:, 0, 0] >= 0
-            drawn[given] = perm[given]
+        if keep is None:
+            keep = np.broadcast_to(self.keep_fixed, (n, *self.keep_fixed.shape))
+        keep = np.asarray(keep)
+        given = perm[:, 0, 0] >= 0 if perm is not None else None
+        if given is not None and given.all() and (keep.dtype == bool or not (keep < 0).any()):
+            # every loop order and keep bit is given: nothing is drawn, so the draws below (whose values
+            # would all be overwritten) are skipped -- and with them numpy.random's import and the sorts
+            drawn = np.array(perm, dtype=np.int64)
+        else:
+            drawn = np.empty((n, n_lv, n_dims), dtype=np.int64)
+            for l, r in enumerate(self.rules.levels):
+                drawn[:, l, :] = self._permutations(t_arr[:, l, :], r.t_prefix, r.t_suffix, rng)
+            if given is not None:
+                drawn[given] = perm[given]
         sperm = np.tile(np.arange(n_dims, dtype=np.int64), (n, n_lv, 1))
         split = np.full((n, n_lv), n_dims, dtype=np.int64)
         for l in self.spatial_levels:
@@ -523,11 +531,10 @@ class MapSpace:
             key = np.where(side, 0, 1) * (n_dims + 1) + np.arange(n_dims)[None, :]
             sperm[:, l, :] = np.argsort(key, axis=1, kind="stable")
             split[:, l] = side.sum(axis=1)
-        if keep is None:
-            keep = np.broadcast_to(self.keep_fixed, (n, *self.keep_fixed.shape))
-        keep = np.asarray(keep)
-        if keep.dtype != bool:
+        if keep.dtype != bool and (keep < 0).any():
             keep = np.where(keep >= 0, keep == 1, rng.random(keep.shape) < 0.5)
+        elif keep.dtype != bool:  # no free bit: the batch's last draw is skipped, none of it would be used
+            keep = keep == 1
         return MappingBatch(t_arr, s_arr, drawn, sperm, split, keep)
 
     # ------------------------------------------------------------------ sub-spaces beyond the factors

@@ -167,6 +167,20 @@ def _prune_mask(dlb: np.ndarray, elb: np.ndarray, metrics, best: tuple | None) -
     return worse
 
 
+class _LazyRng:
+    """``np.random.default_rng(seed)``, made on its first use: an exhaustive walk that samples nothing never
+    imports ``numpy.random`` (~8 ms of every process, issue 15, item 14). The draws are the same stream."""
+
+    def __init__(self, seed: list[int]) -> None:
+        self._seed = seed
+        self._rng: np.random.Generator | None = None
+
+    def __getattr__(self, name: str):
+        if self._rng is None:
+            self._rng = np.random.default_rng(self._seed)
+        return getattr(self._rng, name)
+
+
 def _eval_chunk(args) -> ChunkResult:
     """Evaluate one chunk: everything exactly (dense) or, under sparsity, only what the bounds allow.
 
@@ -182,7 +196,7 @@ def _eval_chunk(args) -> ChunkResult:
     index, (t_arr, s_arr, perm, xs, keep), seed, metrics, best_key, sub, deadline, hard, cap = args
     engine: Engine = _WORKER["engine"]
     space: MapSpace = _WORKER["space"]
-    rng = np.random.default_rng([seed, index, 7])
+    rng = _LazyRng([seed, index, 7])
     mb = space.build_batch(t_arr, s_arr, rng, perm, xs, keep)
     reasons: Counter = Counter()
     nest = analyze(engine.problem, engine.arch, mb)
@@ -292,7 +306,7 @@ class Mapper:
             macs = self.engine.problem.macs * self._compute_fraction()
             order = np.argsort(-product, kind="stable")
             self.mode = "exhaustive"
-            rng = np.random.default_rng([s.seed, 1])
+            rng = _LazyRng([s.seed, 1])
             c = 0
             pending: list[tuple[np.ndarray, ...]] = []
             pending_n = 0

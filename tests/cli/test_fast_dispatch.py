@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,3 +112,25 @@ def test_direct_call_prints_and_exits_as_typer_does(bad: bool, tmp_path: Path, m
         assert "instnce" in err and err.strip() in via_typer.output
     else:
         assert json.loads(out) == json.loads(via_typer.output)
+
+
+@pytest.mark.parametrize("command", _fast.FAST_COMMANDS)
+def test_fast_params_are_the_typer_declarations(command: str) -> None:
+    # the direct call reads FAST_PARAMS instead of importing typer: they must parse exactly as declared
+    module = importlib.import_module(f"sparse_hw.cli.{command}")
+    declared = [p.key() for p in _fast.typer_params(_function(command))]
+    assert [p.key() for p in _fast.static_params(module)] == declared
+    assert [name for name, *_ in module.FAST_PARAMS] == list(inspect.signature(module.run).parameters)
+
+
+def test_a_direct_call_imports_no_typer(tmp_path: Path) -> None:
+    (tmp_path / "problem.yaml").write_text(PROBLEM)
+    probe = ("import sys; sys.argv = ['sparse-hw', 'check', '--json', 'problem.yaml']\n"
+             "from sparse_hw.cli import main\n"
+             "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+             "print('typer' in sys.modules, code, file=sys.stderr)\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.stderr.strip().splitlines()[-1] == "False 0", proc.stderr
+    assert json.loads(proc.stdout)["problem"]["dimensions"]["C"] == 4
