@@ -104,6 +104,9 @@ def _price_level(lv, spec, emulate: Emulation = CURRENT) -> tuple[Any, list[dict
         # hide a meaningless one such as technology: banana or n_rdwr_ports: .nan
         check_attributes(dict(lv.attributes), lv.name, lv.subclass or lv.class_name)
         recorded = _recorded_level(lv, spec, emulate)
+        if recorded is not None and emulate.precision is not None:  # as that Accelergy's --precision printed it
+            recorded = Priced({a: round(e, emulate.precision) for a, e in recorded.energy.items()},
+                              round(recorded.area, emulate.precision), recorded.estimator, recorded.source)
         if recorded is not None:
             return recorded, [{"name": lv.name, "class": lv.subclass or lv.class_name, "count": 1,
                                "estimator": recorded.estimator, "source": recorded.source}]

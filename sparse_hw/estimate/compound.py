@@ -7,7 +7,7 @@ action's energy is the sum over the subcomponent actions it names, each times it
 times their count (``name[0..N-1]``) and ``area_scale`` / ``area_share``.
 
 `Emulation` picks whose arithmetic to reproduce: today's Accelergy (the default) or Accelergy 0.3,
-which differs in three ways recorded outputs show (see `Emulation`).
+which differs in the ways recorded outputs show (see `Emulation`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ class Emulation:
     - ``precision``: every plug-in estimate, energy and area, is rounded to that many decimals before it
       is summed, and a compound's total after (``ERT_generator.eval_primitive_action_energy`` /
       ``generat_cc_ERT``, ``ART_generator``; the ``--precision`` flag, default 3 until a825e6a, 2021-05,
-      then 5). None: no rounding.
+      then 5). None: no rounding;
+    - an attribute ``log(x)`` (any one-operand call) is ``ceil(log2(x))`` (`_v03_arithmetic`).
     """
 
     version: str = "0.4"
@@ -77,14 +78,15 @@ def _dimension(attrs: dict[str, Any], keys: tuple[str, ...]) -> float | None:
 def _primitive(cls: str, attrs: dict[str, Any], component: str, emulate: Emulation) -> Priced:
     """A primitive's figures as the emulated Accelergy's plug-ins gave them (see `Emulation`): a
     matching row of a design's plug-in table first (`plugin_tables`), else the primitive models."""
+    era = "0.3" if emulate.v03 else emulate.version
     try:
         priced = price(cls, attrs, component)
     except EstimateError:
-        priced = plugin_tables.lookup(cls, attrs)
+        priced = plugin_tables.lookup(cls, attrs, accelergy=era)
         if priced is None:
             raise
     else:
-        priced = plugin_tables.lookup(cls, attrs, priced) or priced
+        priced = plugin_tables.lookup(cls, attrs, priced, accelergy=era) or priced
     if emulate.v03 and "sram" in cls.lower():
         width = _dimension(attrs, ("width", "memory_width", "data_storage_width"))
         depth = _dimension(attrs, ("depth", "memory_depth", "data_storage_depth", "entries"))
@@ -118,6 +120,28 @@ def _before_june_2021(cls: str, attrs: dict[str, Any], priced: Priced) -> Priced
         return Priced(energy, 1.0, "dummy_table (Accelergy 0.3, before June 2021)",
                       {**{a: why + f"{e:g} pJ" for a, e in energy.items()}, "": why + "1 um^2"})
     return priced
+
+
+_V03_CALL = re.compile(r"^\s*[A-Za-z_]\w*\s*\(\s*([A-Za-z_]\w*|\d+)\s*\)\s*$")
+
+
+def _v03_arithmetic(attrs: dict[str, Any], emulate: Emulation) -> dict[str, Any]:
+    """Attribute expressions as Accelergy 0.3 evaluated them: its parser tested ``'log2(' and ')' in
+    expression``, i.e. only ``')' in expression``, so a one-operand call with no arithmetic operator,
+    ``log(data_storage_depth)`` included, came out as ``int(ceil(log2(operand)))`` (accelergy
+    parsing_utils.py parse_expression_for_arithmetic / process_arithmetic, 0.3 from 8b93ff0, 2020-01, until
+    e473ae3 "Added advanced math evaluation", 2022-03, which made ``log`` the natural log). Recorded: the
+    2021 eyeriss-like shared_glb's ``ag_datawidth: log(data_storage_depth)`` is 14 for depth 12800
+    (ex_778460f .../eyeriss_like_onchip_compression/ref-output/timeloop-mapper.flattened_architecture.yaml;
+    address_generation 0.03749 pJ = 14/32 x 0.0857), the v0.4 tables' 9.4572 (natural log, ../shared/
+    reference/timeloop/designs/accelergy_ert_compression_arch/flattened_architecture_verbose.yaml)."""
+    if not emulate.v03:
+        return attrs
+    out = {}
+    for k, v in attrs.items():
+        m = _V03_CALL.match(v) if isinstance(v, str) else None
+        out[k] = f"ceil(log2({m.group(1)}))" if m else v
+    return out
 
 
 def _scale(value: Any, scope: dict[str, Any], what: str, component: str) -> float:
@@ -168,7 +192,7 @@ def price_component(
                             "make the compound classes refer to primitives eventually")
     defaults = {k: v for k, v in compound.attributes.items()
                 if not (isinstance(v, str) and v.strip() == "must_specify") or k not in attrs}
-    merged, errors = evaluate_attributes({**defaults, **attrs}, {})
+    merged, errors = evaluate_attributes(_v03_arithmetic({**defaults, **attrs}, emulate), {})
     if errors:
         raise EstimateError(f"{component}: cannot evaluate attributes of {cls}: {errors[0]}", errors[0].split(":")[0],
                             "give the attribute a number or an expression of the class's attributes")
@@ -178,7 +202,7 @@ def price_component(
     area = 0.0
     for sub in compound.subcomponents:
         base, count = _range(sub.name, merged, component)
-        sub_attrs, errors = evaluate_attributes(sub.attributes, merged)
+        sub_attrs, errors = evaluate_attributes(_v03_arithmetic(dict(sub.attributes), emulate), merged)
         if errors:
             raise EstimateError(
                 f"{component}.{sub.name}: cannot evaluate attribute {errors[0]}", errors[0].split(":")[0],

@@ -35,12 +35,25 @@ def _same(value: Any, wanted: str) -> bool:
         return str(value).strip('"').lower() == wanted.lower()
 
 
-def lookup(cls: str, attrs: dict[str, Any], fallback: Priced | None = None) -> Priced | None:
+#: attributes Accelergy's primitive component library gives a primitive that its compound class leaves
+#: unset, which the table plug-in then matches against (recorded: the address generators' ``datawidth: 16,
+#: latency: "5ns", num_pipeline_stages: 1`` next to ``width: 2.48``,
+#: ../shared/reference/timeloop/designs/accelergy_ert_compression_arch/flattened_architecture_verbose.yaml)
+LIBRARY_DEFAULTS: dict[str, dict[str, Any]] = {"intadder": {"datawidth": 16, "latency": "5ns", "num_pipeline_stages": 1}}
+
+
+def lookup(cls: str, attrs: dict[str, Any], fallback: Priced | None = None,
+           accelergy: str | None = None) -> Priced | None:
     """The table's figures for a primitive of this class whose technology and tabulated attributes
-    match (None when no row does); actions the table lacks keep ``fallback``'s figures."""
+    match (None when no row does); actions the table lacks keep ``fallback``'s figures. The plug-in
+    compares only the columns its CSV has, against the primitive's attributes with the library's
+    defaults filled in (accelergy-table-based-plug-ins sets_of_tables.py walk_csv, 2020). A row whose
+    match names ``accelergy=V`` is a table only the exercises of that generation registered (the
+    PIM exercise's generic 32 nm intadder): it applies only when emulating that Accelergy (``accelergy``)."""
     tech = str(attrs.get("technology", "")).strip('"').lower()
+    seen = {**LIBRARY_DEFAULTS.get(cls.lower(), {}), **attrs, "accelergy": accelergy}
     rows = [r for r in _rows() if r["class"] == cls.lower() and r["technology"].lower() == tech
-            and all(k in attrs and _same(attrs[k], v) for k, v in r["match"].items())]
+            and all(k in seen and _same(seen[k], v) for k, v in r["match"].items())]
     if not rows:
         return None
     energy = dict(fallback.energy) if fallback is not None else {}
