@@ -45,12 +45,13 @@ def _dense(cfg: SearchConfig, out: Path, log: Callable[[str], None]) -> Path:
     return target
 
 
-def _cost_ratios(cfg: SearchConfig, dense: Path, out: Path, layers: list[str], numels: dict[str, int],
-                 hw: HardwareModel, log: Callable[[str], None]) -> dict[str, float] | None:
+def _cost_ratios(cfg: SearchConfig, dense: Path, layers: list[str], numels: dict[str, int], hw: HardwareModel,
+                 log: Callable[[str], None]) -> dict[str, float] | None:
     """The dense network's marginal hardware cost per weight of each layer over the network's (what the
     tilt of ``global`` scales by, `.tilt`), from its own extract; None when the space has no tilt."""
     if "global_tilt" not in distributions(cfg, layers):
         return None
+    import tempfile
     from types import SimpleNamespace
 
     from ..extract.render import problem_filename
@@ -58,19 +59,20 @@ def _cost_ratios(cfg: SearchConfig, dense: Path, out: Path, layers: list[str], n
     from ..table_checks import read_layers_csv
     from .tilt import marginal_ratios
 
-    ex = extract(dense, out=out / "dense" / "extract", calib_samples=cfg.extract.calib_samples, seed=cfg.seed,
-                 force=True)
-    table = read_layers_csv(ex.out / "layers.csv")
-    files = {}
-    for _, r in table.iterrows():
-        if str(r["layer"]) in numels:
-            record = SimpleNamespace(order=int(r["order"]), layer=str(r["layer"]))
-            files[str(r["layer"])] = ex.out / "problems" / problem_filename(record)
-    missing = [n for n in layers if n not in files or not files[n].is_file()]
-    if missing:  # a prunable layer the extract does not model: the tilt would be silently partial
-        raise ValueError(f"the dense extract has no problem for {', '.join(missing)}")
-    log(f"tilt: measuring each layer's marginal {cfg.objectives.hardware} per weight on {', '.join(cfg.archs)}")
-    ratios = marginal_ratios(hw, {n: files[n] for n in layers}, numels, cfg.objectives.hardware)
+    # a folder of this process's own: workers sharing one output folder measure side by side
+    with tempfile.TemporaryDirectory(prefix="sparse-hw-tilt-") as tmp:
+        ex = extract(dense, out=Path(tmp) / "extract", calib_samples=cfg.extract.calib_samples, seed=cfg.seed)
+        table = read_layers_csv(ex.out / "layers.csv")
+        files = {}
+        for _, r in table.iterrows():
+            if str(r["layer"]) in numels:
+                record = SimpleNamespace(order=int(r["order"]), layer=str(r["layer"]))
+                files[str(r["layer"])] = ex.out / "problems" / problem_filename(record)
+        missing = [n for n in layers if n not in files or not files[n].is_file()]
+        if missing:  # a prunable layer the extract does not model: the tilt would be silently partial
+            raise ValueError(f"the dense extract has no problem for {', '.join(missing)}")
+        log(f"tilt: measuring each layer's marginal {cfg.objectives.hardware} per weight on {', '.join(cfg.archs)}")
+        ratios = marginal_ratios(hw, {n: files[n] for n in layers}, numels, cfg.objectives.hardware)
     log("tilt: cost per weight over the network's: " + ", ".join(f"{n} {ratios[n]:.3g}" for n in layers))
     return ratios
 
@@ -197,7 +199,7 @@ def search(config: str | Path | SearchConfig, *, storage: str | None = None, wor
     hw = HardwareModel(cfg.archs, cache_dir=cfg.cache_dir(), bucket=cfg.space.bucket, seed=cfg.seed,
                        budget_s=cfg.simulate.budget_s, metrics=cfg.simulate.metrics)
     try:
-        ratios = _cost_ratios(cfg, dense, out, layers, numels, hw, log)
+        ratios = _cost_ratios(cfg, dense, layers, numels, hw, log)
         deadline = time.monotonic() + cfg.budget.time_s if cfg.budget.time_s else None
         objective = _Objective(cfg, study, dense, out, layers, numels, hw, log, ratios)
         while True:
@@ -219,9 +221,9 @@ def search(config: str | Path | SearchConfig, *, storage: str | None = None, wor
                f"{len(complete)} completed trials, sampler {cfg.sampler}, seed {cfg.seed}, objective accuracy vs "
                f"{cfg.objectives.hardware} on {', '.join(cfg.archs)}."]
     if ratios:
-        summary.append("Tilt of global pruning: each layer's marginal " + ("cycles" if cfg.objectives.hardware ==
-                       "cycles" else "energy") + " per weight over the network's, measured on the dense network: "
-                       + ", ".join(f"{n} {ratios[n]:.3g}" for n in layers) + ".")
+        basis = "cycles" if cfg.objectives.hardware == "cycles" else "energy"
+        summary.append(f"Tilt of global pruning: each layer's marginal {basis} per weight over the network's, "
+                       "measured on the dense network: " + ", ".join(f"{n} {ratios[n]:.3g}" for n in layers) + ".")
     write_outputs(out, table, front, cfg.archs, hw.exploits, layers, summary, cfg.objectives.hardware)
     timings = [{"number": t.number, **{k: t.user_attrs.get(k) for k in
                                        ("train_s", "extract_s", "hardware_s", "mappings_searched")}}

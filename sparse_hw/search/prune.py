@@ -68,7 +68,7 @@ def _global(weights: dict[str, torch.Tensor], target: float, scale: dict[str, fl
     ranks its weights as if they were smaller, so it is pruned harder. Within a layer the order stays |w|."""
     scale = scale or {}
     scores = {n: w.abs().flatten() / float(scale.get(n, 1.0)) for n, w in weights.items()}
-    prune = int(round(target * sum(w.numel() for w in weights.values())))
+    prune = round(target * sum(w.numel() for w in weights.values()))
     capped: dict[str, int] = {}
     while True:
         free = [n for n in weights if n not in capped]
