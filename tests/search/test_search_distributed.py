@@ -19,13 +19,14 @@ from tests.search._tiny import tiny_config, write_config
 
 URL = os.environ.get("SPARSE_HW_TEST_POSTGRES_URL")
 
-LEVELS = [(0.2, 0.5, 0.5, 0.6, 0.3, "l1"), (0.5, 0.8, 0.9, 0.9, 0.5, "l1"), (0.0, 0.0, 0.0, 0.0, 0.0, "global"),
-          (0.7, 0.6, 0.3, 0.2, 0.1, "l1")]
+LEVELS = [(0.2, 0.5, 0.5, 0.6, 0.3, "l1", 0.0), (0.5, 0.8, 0.9, 0.9, 0.5, "l1", 0.0),
+          (0.3, 0.6, 0.6, 0.7, 0.3, "global", 0.5), (0.7, 0.6, 0.3, 0.2, 0.1, "l1", 0.0)]
 
 
 def _trial_list() -> list[dict]:
     layers = ("conv1", "conv2", "fc1", "fc2", "fc3")
-    return [{**{f"sparsity.{n}": s for n, s in zip(layers, lv[:5])}, "method": lv[5]} for lv in LEVELS]
+    return [{**{f"sparsity.{n}": s for n, s in zip(layers, lv[:5])}, "method": lv[5], "global_tilt": lv[6]}
+            for lv in LEVELS]
 
 
 @pytest.mark.skipif(URL is None, reason="SPARSE_HW_TEST_POSTGRES_URL is not set: no PostgreSQL server to share "
