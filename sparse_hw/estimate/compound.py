@@ -19,7 +19,7 @@ from typing import Any
 from ..spec.expressions import evaluate, evaluate_attributes
 from ..spec.tables import CompoundComponent
 from . import plugin_tables
-from .primitives import EstimateError, Priced, price
+from .primitives import EstimateError, Priced, aladdin_sram_mid_2021, price
 
 MAX_DEPTH = 16
 
@@ -40,11 +40,18 @@ class Emulation:
       is summed, and a compound's total after (``ERT_generator.eval_primitive_action_energy`` /
       ``generat_cc_ERT``, ``ART_generator``; the ``--precision`` flag, default 3 until a825e6a, 2021-05,
       then 5). None: no rounding;
-    - an attribute ``log(x)`` (any one-operand call) is ``ceil(log2(x))`` (`_v03_arithmetic`).
+    - an attribute ``log(x)`` (any one-operand call) is ``ceil(log2(x))`` (`_v03_arithmetic`);
+    - ``aladdin_sram``: the Aladdin plug-in of mid-2021 (6c4ddf5, before c127f2e bounded its actions)
+      priced 40/45 nm SRAMs' actions as a regfile up to 128 words at any width, and their area up to
+      16 x 128 (`primitives.aladdin_sram_mid_2021`). Nothing in an ERT's version or precision tells it
+      apart (the MICRO'22 Sparseloop artifact's eyeriss_v2_pe tables and the 2021 ISCA tutorial's are both
+      0.3 with 5 decimals); the ERT_summary does, naming Aladdin_table for a 20-bit-wide SRAM, whereas the
+      tutorial's 17 x 12 SRAM fell to dummy_table, which this plug-in would have priced.
     """
 
     version: str = "0.4"
     precision: int | None = None
+    aladdin_sram: bool = False
 
     @property
     def v03(self) -> bool:
@@ -90,7 +97,11 @@ def _primitive(cls: str, attrs: dict[str, Any], component: str, emulate: Emulati
     if emulate.v03 and "sram" in cls.lower():
         width = _dimension(attrs, ("width", "memory_width", "data_storage_width"))
         depth = _dimension(attrs, ("depth", "memory_depth", "data_storage_depth", "entries"))
-        if width and depth and not _priced_by_03_sram_plugins(width, depth):
+        mid_2021 = (aladdin_sram_mid_2021(attrs, width, depth, priced, component)
+                    if emulate.aladdin_sram and width and depth else None)
+        if mid_2021 is not None:
+            priced = mid_2021
+        elif width and depth and not _priced_by_03_sram_plugins(width, depth):
             why = ("Accelergy 0.3's dummy_table (neither its Aladdin plug-in, width <= 16 and depth <= 128, "
                    "nor CACTI, 64 bytes and up, prices this SRAM): ")
             energy = {a: 0.0 if a in ("idle", "leak") else 1.0 for a in priced.energy}

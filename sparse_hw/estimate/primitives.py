@@ -201,6 +201,36 @@ def aladdin_storage(width: float, depth: float, attrs: dict[str, Any] | None = N
     return {"read": e, "write": e, "idle": idle}, area, src
 
 
+def aladdin_sram_mid_2021(attrs: dict[str, Any], width: float, depth: float, priced: Priced,
+                          component: str = "") -> Priced | None:
+    """An SRAM as Accelergy 0.3 priced it with the Aladdin plug-in of mid-2021, else None (not 40/45 nm,
+    or deeper than 128 words: ``priced`` stands). accelergy-aladdin-plug-in 6c4ddf5 (2021-05-31,
+    aladdin_table.py) added SRAM as a regfile but put its size bound (width <= 16, depth <= 128) only
+    in ``primitive_area_supported``: ``primitive_action_supported`` claimed every 40/45 nm SRAM's
+    actions at ALADDIN_ACCURACY 70; c127f2e (2021-10-16, "fix missing size constraint") bounded the
+    actions too. CACTI's plug-in also says 70 (accelergy-cacti-plug-in 9cf48b1 cacti_wrapper.py
+    CACTI_ACCURACY) and Accelergy keeps the first of equal accuracies (accelergy bb39de0
+    ERT_generator.py eval_primitive_action_energy, ``accuracy > best_accuracy``), Aladdin here. The
+    MICRO'22 Sparseloop artifact's precomputed eyeriss_v2_pe tables (fig12_eyerissv2_pe_setup/ert_art/
+    ERT_summary.yaml, ART_summary.yaml) show both generations: Aladdin_table for the actions of a
+    20 x 32 SRAM (6c4ddf5's unbounded claim) and of the 8 x 128, 16 x 8, 4 x 25, 8 x 1, 4 x 1 ones,
+    Cacti for the actions of the 8 x 192 one (c127f2e's depth bound); areas by the bound (Aladdin
+    for the 8 x 128 and 4 x 1, Cacti for the 20 x 32 and 8 x 192). The rule that gives every one of
+    them: Aladdin's actions up to 128 words at any width, Aladdin's area up to 16 bits x 128 words,
+    else ``priced``'s (CACTI / dummy_table)."""
+    node = tables.node_nm(_attr(attrs, "technology", default="45nm"))
+    if node is None or not 40 <= node <= 45 or depth > 128:
+        return None
+    al_e, al_a, al_src = aladdin_storage(width, depth, attrs, component)
+    why = "mid-2021 Aladdin plug-in (6c4ddf5: a 40/45 nm SRAM's {} as a regfile): "
+    energy = {a: al_e.get(a, al_e["read"]) if a not in ("idle", "leak") else al_e["idle"] for a in priced.energy}
+    source = {a: why.format("actions up to 128 words") + al_src for a in energy}
+    area, source[""] = priced.area, priced.source.get("", "")
+    if width <= 16 and depth <= 128:
+        area, source[""] = al_a, why.format("area up to 16 x 128") + al_src
+    return Priced(energy, area, "Aladdin regfile (Accelergy 0.3, mid-2021 plug-in)", source)
+
+
 def sram(attrs: dict[str, Any], cls: str, component: str) -> Priced:
     width = _number(attrs, ("width", "memory_width", "data_storage_width"), None, component)
     depth = _number(attrs, ("depth", "memory_depth", "data_storage_depth", "entries"), None, component)
