@@ -14,6 +14,7 @@ Example (``examples/lenet5_search.yaml``)::
       layers: {"*": [0.0, 0.95]}    # glob -> [low, high] per-layer sparsity ...
       # global_target: [0.5, 0.95]  # ... or one global target plus a per-layer allocation
       methods: [l1, structured, "structured,l1", gmp, global]
+      tilt: [0.0, 1.0]              # global: |w| / (layer's marginal energy per weight)^tilt (see .tilt)
       finetune_epochs: [1, 2]       # searched range, or one number
     objectives: {hardware: energy}  # energy, cycles or edp; accuracy is always the other objective
 

@@ -21,6 +21,8 @@ runner = CliRunner()
         ({"space": {"layers": {"*": [0.0, 0.0]}, "methods": ["l1"]}}, "empty search space"),
         ({"space": {"layers": {"*": [0.0, 0.5]}, "methods": []}}, "empty search space"),
         ({"space": {"layers": {"*": [0.0, 0.5]}, "methods": ["l2"]}}, "unknown method 'l2'"),
+        ({"space": {"layers": {"*": [0.0, 0.5]}, "tilt": [0.5, 0.1]}}, "tilt is [low, high]"),
+        ({"space": {"layers": {"*": [0.0, 0.5]}, "tilt": [-1.0, 0.5]}}, "tilt is [low, high]"),
         ({"storage": "postgresql://nobody@127.0.0.1:1/nothing"}, "the storage is unreachable"),
         ({"archs": ["eyeriss_v9"]}, "eyeriss_v9"),
         ({"trials": [{"sparsity.conv1": 0.5}]}, "parameters missing"),
