@@ -66,15 +66,34 @@ def _levels(spec):
     return [*flat.storage, flat.compute], list(flat.others)
 
 
-@functools.lru_cache(maxsize=1)
-def builtin_classes() -> dict[str, CompoundComponent]:
-    """Compound classes known without being passed (``data/compound_classes.yaml``, with provenance)."""
+#: class defaults of the built-in classes as the Accelergy 0.3-era runs defined them, where the copies in
+#: ``data/compound_classes.yaml`` (taken from the v0.4 eyeriss_v2 files) differ. SRAM_MD: 1 read-write port.
+#: Every 0.3 run of an SRAM_MD that gave no ``n_rdwr_ports`` priced one port, although the class files
+#: shipped beside them say 2: the flattened architectures record ``n_rdwr_ports: 1`` (with
+#: ``metadata_n_banks: 1``, an attribute of no shipped file) for the LRF of ex_778460f
+#: sparse_tensor_core_like (ref-output/timeloop-mapper.flattened_architecture.yaml, committed with its
+#: all_components.yaml in timeloop-accelergy-exercises 3263d52) and of the MICRO'22 artifact's fig15 STC
+#: designs; the artifact's fig12 eyeriss_v2_pe weight_spad (8 x 192) recorded the 1-port CACTI figures
+#: (read 0.47678 pJ, area 3013.83 = 1005.99 + 2007.84 metadata, ert_art/ERT.yaml, ART.yaml) and its fig13
+#: DSTC Buffer/GLB did too (micro22-sparseloop-artifact de0374a, ref_outputs/*/ERT.yaml, ART.yaml). An
+#: explicit ``n_rdwr_ports: 2`` was priced with 2 (fig15 RF 8 x 2048: 23384 um^2); v0.4's eyeriss_v2
+#: priced the default 2 (weight_spad 3107.32 = 2101.33 + 1005.99).
+V03_DEFAULTS: dict[str, dict[str, Any]] = {"SRAM_MD": {"n_rdwr_ports": 1}}
+
+
+@functools.lru_cache(maxsize=2)
+def builtin_classes(v03: bool = False) -> dict[str, CompoundComponent]:
+    """Compound classes known without being passed (``data/compound_classes.yaml``, with provenance);
+    ``v03``: with the class defaults the Accelergy 0.3-era runs used (`V03_DEFAULTS`)."""
     raw = load_yaml(DATA / "compound_classes.yaml")["compound_components"]
-    return {c.name: c for c in ComponentLibrary.model_validate(raw).classes}
+    classes = {c.name: c for c in ComponentLibrary.model_validate(raw).classes}
+    for name, defaults in (V03_DEFAULTS.items() if v03 else ()):
+        classes[name] = classes[name].model_copy(update={"attributes": {**classes[name].attributes, **defaults}})
+    return classes
 
 
-def _library(spec) -> dict[str, CompoundComponent]:
-    return {**builtin_classes(), **(spec.components or {})}  # the input files' classes win
+def _library(spec, emulate: Emulation = CURRENT) -> dict[str, CompoundComponent]:
+    return {**builtin_classes(emulate.v03), **(spec.components or {})}  # the input files' classes win
 
 
 def _recorded_level(lv, spec, emulate: Emulation = CURRENT) -> Priced | None:
@@ -111,7 +130,7 @@ def _price_level(lv, spec, emulate: Emulation = CURRENT) -> tuple[Any, list[dict
             return recorded, [{"name": lv.name, "class": lv.subclass or lv.class_name, "count": 1,
                                "estimator": recorded.estimator, "source": recorded.source}]
         # Accelergy prices the ``subclass`` when there is one (Timeloop reads ``class`` for the level kind)
-        return price_component(lv.subclass or lv.class_name, dict(lv.attributes), _library(spec), lv.name,
+        return price_component(lv.subclass or lv.class_name, dict(lv.attributes), _library(spec, emulate), lv.name,
                                emulate=emulate)
     except EstimateError as exc:
         where = lv.key_path or f"architecture.{lv.name}"
