@@ -29,7 +29,9 @@ def load_files(files: Sequence[str | Path], jinja_data: dict[str, Any] | None = 
 
 def _fill_tables(spec) -> None:
     """Estimate the ERT/ART entries the inputs lack (passed tables win per component); say so on stderr."""
-    if _tables_cover(spec):
+    from ..spec.tables import uncovered_levels
+
+    if not any(uncovered_levels(spec)):
         return  # nothing to estimate: the estimator (and numpy under it) need not be imported yet
     from ..estimate import fill_missing, notes_for
 
@@ -41,23 +43,6 @@ def _fill_tables(spec) -> None:
 
 
 _SAID: set[str] = set()
-
-
-def _tables_cover(spec) -> bool:
-    """True when the passed ERT and ART name every storage and compute level, so `fill_missing` would
-    estimate nothing (`sparse_hw.estimate.missing`'s test, without importing the estimator). False
-    whenever unsure -- an architecture that does not flatten included: `fill_missing` then runs (and
-    raises) as before."""
-    if spec.architecture is None:
-        return True
-    try:
-        flat = spec.flat()
-        levels = [*flat.storage, flat.compute]
-    except Exception:  # noqa: BLE001 - fill_missing reports it
-        return False
-    return spec.ert is not None and spec.art is not None and all(
-        spec.ert.component(lv.name) is not None and spec.art.component(lv.name) is not None for lv in levels
-    )
 
 
 def estimate_notes(spec) -> list[str]:

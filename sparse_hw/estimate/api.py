@@ -26,6 +26,7 @@ from ..spec.tables import (
     ERTAction,
     ERTEntry,
     component_key,
+    uncovered_levels,
 )
 from . import tables
 from .compound import CURRENT, Emulation, price_component
@@ -189,14 +190,9 @@ def estimate(spec, only: set[str] | None = None, emulate: Emulation = CURRENT) -
     return Estimate(ERT(version="0.4", tables=ert_entries), ART(version="0.4", tables=art_entries), summary, skipped)
 
 
-def missing(spec) -> tuple[list[str], list[str]]:
-    """Names of storage/compute levels the spec's ERT (first list) and ART (second) do not cover."""
-    if spec.architecture is None:
-        return [], []
-    main, _ = _levels(spec)
-    no_e = [lv.name for lv in main if spec.ert is None or spec.ert.component(lv.name) is None]
-    no_a = [lv.name for lv in main if spec.art is None or spec.art.component(lv.name) is None]
-    return no_e, no_a
+#: Names of the levels the spec's ERT (first list) and ART (second) do not cover (defined with the tables,
+#: so that a caller can test coverage without importing the estimator).
+missing = uncovered_levels
 
 
 def fill_missing(spec, emulate: Emulation = CURRENT) -> list[str]:

@@ -199,3 +199,16 @@ class ComponentLibrary(_Versioned):
     @classmethod
     def _classes(cls, value: Any) -> Any:
         return [] if value is None else value
+
+
+def uncovered_levels(spec) -> tuple[list[str], list[str]]:
+    """Names of the storage and compute levels the spec's ERT (first list) and ART (second) do not cover:
+    what `sparse_hw.estimate.fill_missing` estimates. It lives here, beside the tables and below the
+    estimator, so that a run whose tables cover every level never imports the estimator (issue 15)."""
+    if spec.architecture is None:
+        return [], []
+    flat = spec.flat()
+    levels = [*flat.storage, flat.compute]
+    no_e = [lv.name for lv in levels if spec.ert is None or spec.ert.component(lv.name) is None]
+    no_a = [lv.name for lv in levels if spec.art is None or spec.art.component(lv.name) is None]
+    return no_e, no_a

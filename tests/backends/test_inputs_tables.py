@@ -1,8 +1,8 @@
 """`backends.inputs`: inputs whose ERT/ART cover every level never import the estimator; a gap still
 estimates.
 
-`_tables_cover` is `sparse_hw.estimate.missing`'s test without its imports (numpy, the primitives): it
-must agree with it, and a run with a missing entry must estimate, warn and note exactly as before.
+The coverage test is `sparse_hw.spec.tables.uncovered_levels`, which the estimator's `missing` is too (one
+test, below the estimator's imports); a run with a missing entry must estimate, warn and note as before.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from pathlib import Path
 
 import yaml
 
-from sparse_hw.backends.inputs import _tables_cover, estimate_notes, load_files
+from sparse_hw.backends.inputs import estimate_notes, load_files
 from sparse_hw.estimate import missing
 from sparse_hw.spec import load_spec
+from sparse_hw.spec.tables import uncovered_levels
 
 REPO = Path(__file__).resolve().parents[2]
 CASES = REPO.parent / "shared" / "reference" / "timeloop" / "cases"
@@ -64,14 +65,15 @@ def test_a_missing_entry_still_estimates_warns_and_notes(tmp_path: Path) -> None
     assert "estimated energy/area for components shared_glb" in stderr and "pass an ERT to override" in stderr
 
 
-def test_tables_cover_agrees_with_the_estimators_missing(tmp_path: Path) -> None:
+def test_one_coverage_test_for_the_inputs_and_the_estimator(tmp_path: Path) -> None:
+    assert missing is uncovered_levels
     full = load_spec(FILES)
     gap = load_spec(_without_glb(tmp_path))
     no_tables = load_spec([p for p in FILES if p.name not in ("ERT.yaml", "ART.yaml")])
-    for spec in (full, gap, no_tables):
-        no_e, no_a = missing(spec)
-        assert _tables_cover(spec) is (not no_e and not no_a)
-    assert _tables_cover(full) and not _tables_cover(gap) and not _tables_cover(no_tables)
+    assert uncovered_levels(full) == ([], [])
+    assert uncovered_levels(gap) == (["shared_glb"], [])
+    no_e, no_a = uncovered_levels(no_tables)
+    assert no_e and no_e == no_a
 
 
 def test_estimate_notes_are_the_estimators_notes(tmp_path: Path) -> None:
