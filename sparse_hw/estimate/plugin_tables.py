@@ -9,23 +9,18 @@ Accelergy asks every plug-in for each action and takes the most accurate answer;
 
 from __future__ import annotations
 
-import csv
 import functools
 from typing import Any
 
+from . import tables
 from .primitives import Priced
-from .tables import DATA
 
 
 @functools.lru_cache(maxsize=1)
 def _rows() -> tuple[dict[str, Any], ...]:
-    with open(DATA / "plugin_tables.csv", newline="") as fh:
-        out = []
-        for r in csv.DictReader(fh):
-            match = dict(kv.split("=", 1) for kv in r["match"].split())
-            out.append({**r, "class": r["class"].lower(), "match": match, "energy_pJ": float(r["energy_pJ"]),
-                        "area_um2": float(r["area_um2"])})
-        return tuple(out)
+    return tuple({**r, "class": r["class"].lower(), "match": dict(kv.split("=", 1) for kv in r["match"].split()),
+                  "energy_pJ": float(r["energy_pJ"]), "area_um2": float(r["area_um2"])}
+                 for r in tables._rows("plugin_tables.csv"))
 
 
 def _same(value: Any, wanted: str) -> bool:

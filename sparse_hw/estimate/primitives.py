@@ -343,9 +343,6 @@ _ARITH_ACTIONS = {
 }
 
 
-_ALADDIN_1NS: dict = {}
-
-
 def aladdin_energy_rows(attrs: dict[str, Any], component: str) -> tuple[dict, float, str]:
     """(Aladdin table, factor on its idle energy, file) that Accelergy's Aladdin plug-in reads a
     component's energies from: 0.3's plug-in always its 5 ns rows; 0.4's the row of the action's
@@ -360,14 +357,7 @@ def aladdin_energy_rows(attrs: dict[str, Any], component: str) -> tuple[dict, fl
     latency = cycle * _number(attrs, ("action_latency_cycles",), 1, component)
     if latency > 1.5e-9:
         return tables.aladdin_5ns(), cycle / 5e-9, "data/aladdin_5ns.csv"
-    if not _ALADDIN_1NS:
-        import csv
-
-        with open(tables.DATA / "aladdin_1ns.csv", newline="") as fh:
-            _ALADDIN_1NS.update({r["class"]: {"energy": float(r["energy_pJ"]), "idle": float(r["idle_pJ"]),
-                                              "area": float(r["area_um2"]), "width": float(r["ref_width"])}
-                                 for r in csv.DictReader(fh)})
-    return _ALADDIN_1NS, cycle / 1e-9, "data/aladdin_1ns.csv"
+    return tables.aladdin_1ns(), cycle / 1e-9, "data/aladdin_1ns.csv"
 
 
 def arithmetic(kind: str, attrs: dict[str, Any], cls: str, component: str) -> Priced:
@@ -632,20 +622,6 @@ def hw_aladdin(kind: str, attrs: dict[str, Any], cls: str, component: str) -> Pr
                   {**dict.fromkeys(energy, src), "": src})
 
 
-_NEUROSIM_ROWS: list = []
-
-
-def _neurosim_rows() -> list[tuple[str, float, float, float, float, str]]:
-    """(technology, bits, add pJ, leak pJ, area um^2, provenance) of ``data/neurosim_adder.csv`` (read once)."""
-    if not _NEUROSIM_ROWS:
-        import csv
-
-        with open(tables.DATA / "neurosim_adder.csv", newline="") as fh:
-            _NEUROSIM_ROWS.extend((r["technology"], float(r["n_bits"]), float(r["add_pJ"]), float(r["leak_pJ"]),
-                                   float(r["area_um2"]), r["provenance"]) for r in csv.DictReader(fh))
-    return _NEUROSIM_ROWS
-
-
 def neurosim_adder(attrs: dict[str, Any], cls: str, component: str) -> Priced:
     """A v0.4 ``intadder`` given only ``n_bits``/``precision`` (the smartbuffers' address generators):
     Aladdin's plug-ins index an adder by its width and leave it, so Accelergy 0.4 took NeuroSim's
@@ -658,7 +634,7 @@ def neurosim_adder(attrs: dict[str, Any], cls: str, component: str) -> Priced:
     tech = technology(attrs, component)
     key = (str(tech).lower(), None, None, bits, None, None)
     tables.trace("intadder", key)
-    rows = [r for r in _neurosim_rows()
+    rows = [r for r in tables.neurosim_adder()
             if tables.size_key("intadder", (r[0], None, None, r[1], None, None)) not in tables.HELD_OUT]
     if not rows or bits < 0:
         return hw_aladdin("adder", {**attrs, "width": bits}, cls, component)

@@ -174,13 +174,31 @@ def aladdin_40nm() -> dict[str, dict[str, float | str]]:
             for r in _rows("aladdin_40nm.csv")}
 
 
+def _aladdin_rows(name: str) -> dict[str, dict[str, float | str]]:
+    return {r["class"]: {"energy": float(r["energy_pJ"]), "idle": float(r["idle_pJ"]), "area": float(r["area_um2"]),
+                         "width": float(r["ref_width"]), "provenance": r["provenance"]}
+            for r in _rows(name)}
+
+
 @functools.lru_cache(maxsize=1)
 def aladdin_5ns() -> dict[str, dict[str, float | str]]:
     """Aladdin's 40 nm tables at the 5 ns cycle Accelergy 0.3's Aladdin plug-in priced at
     (``data/aladdin_5ns.csv``): class -> energy, idle energy, area at its reference width."""
-    return {r["class"]: {"energy": float(r["energy_pJ"]), "idle": float(r["idle_pJ"]), "area": float(r["area_um2"]),
-                         "width": float(r["ref_width"]), "provenance": r["provenance"]}
-            for r in _rows("aladdin_5ns.csv")}
+    return _aladdin_rows("aladdin_5ns.csv")
+
+
+@functools.lru_cache(maxsize=1)
+def aladdin_1ns() -> dict[str, dict[str, float | str]]:
+    """The 1 ns rows of the same tables (``data/aladdin_1ns.csv``), which Accelergy 0.4's Aladdin plug-in
+    reads at a 1 ns action latency (`primitives.aladdin_energy_rows`)."""
+    return _aladdin_rows("aladdin_1ns.csv")
+
+
+@functools.lru_cache(maxsize=1)
+def neurosim_adder() -> tuple[tuple[str, float, float, float, float, str], ...]:
+    """(technology, bits, add pJ, leak pJ, area um^2, provenance) of ``data/neurosim_adder.csv``."""
+    return tuple((r["technology"], float(r["n_bits"]), float(r["add_pJ"]), float(r["leak_pJ"]),
+                  float(r["area_um2"]), r["provenance"]) for r in _rows("neurosim_adder.csv"))
 
 
 @functools.lru_cache(maxsize=1)
