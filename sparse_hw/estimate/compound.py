@@ -82,6 +82,12 @@ def _dimension(attrs: dict[str, Any], keys: tuple[str, ...]) -> float | None:
     return None
 
 
+def _sram_size(attrs: dict[str, Any]) -> tuple[float | None, float | None]:
+    """(width, depth) an SRAM's attributes give explicitly, as the 0.3 plug-ins' size rules read them."""
+    return (_dimension(attrs, ("width", "memory_width", "data_storage_width")),
+            _dimension(attrs, ("depth", "memory_depth", "data_storage_depth", "entries")))
+
+
 def _primitive(cls: str, attrs: dict[str, Any], component: str, emulate: Emulation) -> Priced:
     """A primitive's figures as the emulated Accelergy's plug-ins gave them (see `Emulation`): a
     matching row of a design's plug-in table first (`plugin_tables`), else the primitive models."""
@@ -95,8 +101,7 @@ def _primitive(cls: str, attrs: dict[str, Any], component: str, emulate: Emulati
     else:
         priced = plugin_tables.lookup(cls, attrs, priced, accelergy=era) or priced
     if emulate.v03 and "sram" in cls.lower():
-        width = _dimension(attrs, ("width", "memory_width", "data_storage_width"))
-        depth = _dimension(attrs, ("depth", "memory_depth", "data_storage_depth", "entries"))
+        width, depth = _sram_size(attrs)
         mid_2021 = (aladdin_sram_mid_2021(attrs, width, depth, priced, component)
                     if emulate.aladdin_sram and width and depth else None)
         if mid_2021 is not None:
@@ -124,8 +129,7 @@ def _before_june_2021(cls: str, attrs: dict[str, Any], priced: Priced) -> Priced
     if "dram" in low or str(attrs.get("technology", "")).upper() == "DRAM":
         return Priced(priced.energy, 1.0, priced.estimator, {**priced.source, "": why + "DRAM area 1 um^2"},
                       priced.top_level)
-    width = _dimension(attrs, ("width", "memory_width", "data_storage_width"))
-    depth = _dimension(attrs, ("depth", "memory_depth", "data_storage_depth", "entries"))
+    width, depth = _sram_size(attrs)
     if "sram" in low and width and depth and 8 <= width * depth < 512:
         energy = {a: 0.0 if a in ("idle", "leak") else 1.0 for a in priced.energy}
         return Priced(energy, 1.0, "dummy_table (Accelergy 0.3, before June 2021)",
