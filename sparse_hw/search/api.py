@@ -52,23 +52,15 @@ def _cost_ratios(cfg: SearchConfig, dense: Path, layers: list[str], numels: dict
     if "global_tilt" not in distributions(cfg, layers):
         return None
     import tempfile
-    from types import SimpleNamespace
 
-    from ..extract.render import problem_filename
     from ..pipeline import extract
-    from ..table_checks import read_layers_csv
     from .tilt import marginal_ratios
 
     # a folder of this process's own: workers sharing one output folder measure side by side
     with tempfile.TemporaryDirectory(prefix="sparse-hw-tilt-") as tmp:
         ex = extract(dense, out=Path(tmp) / "extract", calib_samples=cfg.extract.calib_samples, seed=cfg.seed)
-        table = read_layers_csv(ex.out / "layers.csv")
-        files = {}
-        for _, r in table.iterrows():
-            if str(r["layer"]) in numels:
-                record = SimpleNamespace(order=int(r["order"]), layer=str(r["layer"]))
-                files[str(r["layer"])] = ex.out / "problems" / problem_filename(record)
-        missing = [n for n in layers if n not in files or not files[n].is_file()]
+        files = {r.layer: p for r, p in zip(ex.records, ex.problems, strict=True)}
+        missing = [n for n in layers if n not in files]
         if missing:  # a prunable layer the extract does not model: the tilt would be silently partial
             raise ValueError(f"the dense extract has no problem for {', '.join(missing)}")
         log(f"tilt: measuring each layer's marginal {cfg.objectives.hardware} per weight on {', '.join(cfg.archs)}")
