@@ -99,7 +99,9 @@ def check_attributes(attrs: dict[str, Any], component: str, cls: str = "") -> No
         if f < 0:
             raise EstimateError(f"{component}: attribute {key} is {f:g}, negative", key, f"give {key} as a number >= 0")
     tech = str(_attr(attrs, "technology", default="")).strip('"').upper()
-    if "dummy" not in cls.lower() and tech != "DRAM":  # placeholders (v4's technology: -1) are priced free
+    # placeholders (v4's technology: -1) are priced free, and a DRAM's per-bit figure depends on no node:
+    # Accelergy prices a DRAM whose technology is still the template's "SET ME" (example_designs, 2d55108)
+    if "dummy" not in cls.lower() and "dram" not in cls.lower() and tech != "DRAM":
         technology(attrs, component)
 
 
@@ -506,6 +508,8 @@ def mac(attrs: dict[str, Any], cls: str, component: str) -> Priced:
 
 # ---------------------------------------------------------------------------------------- DRAM
 def dram(attrs: dict[str, Any], cls: str, component: str) -> Priced:
+    """Energy per bit of the DRAM type times the access width. The figures are per interface, not per
+    process node (as in the plug-in's table), so ``technology`` is not read."""
     kind = str(_attr(attrs, "type", default="LPDDR4")).upper()
     table = tables.dram_energy_per_bit()
     if kind not in table:
@@ -517,7 +521,7 @@ def dram(attrs: dict[str, Any], cls: str, component: str) -> Priced:
         width = word * _number(attrs, ("block_size", "n_words"), 1, component)
     per, prov = table[kind]
     e = per * width
-    src = f"{kind} {per:g} pJ/bit x {width:g} bits ({prov})"
+    src = f"{kind} {per:g} pJ/bit x {width:g} bits ({prov}; any technology)"
     energy = {"read": e, "write": e, "update": e, "idle": 0.0, "leak": 0.0}
     return Priced(energy, 0.0, "sparse-hw DRAM table (Accelergy CACTI plug-in per-bit figures)",
                   {**dict.fromkeys(energy, src), "idle": "DRAM idle: 0 pJ", "leak": "DRAM leak: 0 pJ",

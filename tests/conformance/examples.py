@@ -218,11 +218,12 @@ def _counts(ev) -> dict[tuple[str, str], tuple[float, float, float]]:
     }
 
 
-def compare(c: Case) -> Comparison:
+def compare(c: Case, spec=None) -> Comparison:
     """Evaluate a case and compare it with its recorded stats (load errors are captured, not raised).
 
     Runs recorded by an older Timeloop build (see ``drift.py``) are compared after recounting ours
-    with that build's accounting; ``energy_ratio_v3`` keeps the plain ratio.
+    with that build's accounting; ``energy_ratio_v3`` keeps the plain ratio. ``spec``: the case's spec
+    as loaded elsewhere (e.g. with estimated tables), instead of ``load(c)``.
     """
     from sparse_hw.errors import SparseHwError
     from tests.conformance.drift import (
@@ -236,7 +237,7 @@ def compare(c: Case) -> Comparison:
     ref = reference(c.id)
     dialect = reference_stats(c.id).dialect
     try:
-        spec = load(c)
+        spec = load(c) if spec is None else spec
     except SparseHwError as exc:
         return Comparison(c, loaded=False, error=str(exc).splitlines()[0], ref=ref, dialect=dialect)
     except Exception as exc:  # a crash is a finding too: report it, don't hide the table

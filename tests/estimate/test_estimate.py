@@ -107,6 +107,21 @@ def test_fitted_sram_grows_with_depth_and_scales_with_technology(tmp_path):
     assert est.ert.component("DRAM").energy("read") == pytest.approx(8 * 64)  # LPDDR4: 8 pJ/bit
 
 
+def test_dram_needs_no_technology_but_on_chip_parts_do(tmp_path):
+    """A DRAM's per-bit figure depends on no process node: a top-level placeholder technology that only
+    the DRAM inherits is priced, as Accelergy priced example_designs' ``technology: "SET ME"``; the same
+    placeholder on an on-chip part is refused, naming the key."""
+    arch = _one_level_arch(tmp_path, tech='"SET ME"')
+    text = arch.read_text()
+    text = text.replace("{depth: 512,", "{technology: 45nm, depth: 512,").replace("{datawidth: 16}", "{datawidth: 16, technology: 45nm}")
+    arch.write_text(text)
+    est = estimate(load_spec([arch]))
+    assert est.ert.component("DRAM").energy("read") == pytest.approx(8 * 64)
+    with pytest.raises(SpecError) as info:
+        estimate(load_spec([_one_level_arch(tmp_path, tech='"SET ME"')]))
+    assert "technology" in str(info.value) and "buf" in str(info.value)
+
+
 def test_depth_zero_names_component_and_key(tmp_path):
     with pytest.raises(SpecError) as info:
         estimate(load_spec([_one_level_arch(tmp_path, depth=0)]))
