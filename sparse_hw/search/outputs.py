@@ -133,6 +133,27 @@ def baseline_savings(table: pd.DataFrame, arch: str, metric: str) -> list[dict[s
     return rows
 
 
+def dominating(table: pd.DataFrame, arch: str, metric: str) -> list[dict[str, Any]]:
+    """Per baseline family: the cheapest searched trial more accurate than the family's most accurate
+    point and cheaper than it -- outside the accuracies `baseline_savings` can compare at, but a plain
+    domination (the family reached no such accuracy at any cost it tried). Families none dominates are left out."""
+    col = metric if metric in table else f"energy_pj.{arch}"
+    searched = table[~table["label"].str.match(r"(uniform|global)-")]
+    rows = []
+    for kind in ("uniform", "global"):
+        front = pareto(table[table["label"].str.startswith(kind + "-")], col)
+        if front.empty:
+            continue
+        top = front.iloc[-1]  # the family's most accurate point (the dearest on its front)
+        above = searched[(searched["accuracy"] > top["accuracy"]) & (searched[col] < top[col])]
+        if not above.empty:
+            s = above.sort_values([col, "number"]).iloc[0]
+            rows.append({"kind": kind, "number": int(s["number"]), "accuracy": s["accuracy"], "value": s[col],
+                         "saving": 1.0 - s[col] / top[col], "baseline": str(top["label"]),
+                         "baseline_accuracy": top["accuracy"], "baseline_value": top[col]})
+    return rows
+
+
 def savings_sentence(table: pd.DataFrame, arch: str, objective: str) -> str:
     """The search against its own baselines on ``arch``, in one sentence per family (proxy accuracies)."""
     metric = f"energy_pj.{arch}" if objective == "energy" else f"{objective}.{arch}"
@@ -142,9 +163,15 @@ def savings_sentence(table: pd.DataFrame, arch: str, objective: str) -> str:
         parts.append(f"against {b['kind']} pruning, trial {b['number']} ({100 * b['accuracy']:.1f} %) needs "
                      f"{100 * abs(b['saving']):.1f} % {verb} {objective} than the {b['kind']} baselines do at "
                      f"{100 * (b['accuracy'] - EQUAL_ACCURACY):.1f} % (interpolated between them)")
-    if not parts:
+    dominated = [f"trial {d['number']} dominates the most accurate {d['kind']} baseline, {d['baseline']} "
+                 f"({100 * d['baseline_accuracy']:.1f} %): {100 * (d['accuracy'] - d['baseline_accuracy']):.1f} "
+                 f"points more accurate for {100 * d['saving']:.1f} % less {objective}"
+                 for d in dominating(table, arch, metric)]
+    if not parts and not dominated:
         return f"On {arch}, no searched trial has a baseline of equal or better accuracy to compare with."
-    return f"On {arch}, the best searched trials by the proxy accuracy: " + "; ".join(parts) + "."
+    text = f"On {arch}, the best searched trials by the proxy accuracy: " + "; ".join(parts) + "." if parts else \
+        f"On {arch}, no searched trial has a baseline of equal accuracy to compare with."
+    return text + (" Above the baselines' accuracies, " + "; ".join(dominated) + "." if dominated else "")
 
 
 def _pyplot():

@@ -48,3 +48,23 @@ def test_savings_against_the_baselines_at_equal_accuracy():
     assert "55.6 % less energy than the uniform baselines do at 93.0 %" in text
     table.loc[4, "energy_pj.a"] = 6.0  # now dearer than the global baselines
     assert "35.5 % more energy than the global baselines" in savings_sentence(table, "a", "energy")
+    assert "dominates" not in savings_sentence(table, "a", "energy")  # trial 5 is above them, but dearer
+
+
+def test_a_trial_above_every_baseline_is_reported_only_where_it_dominates():
+    from sparse_hw.search.outputs import dominating, savings_sentence
+
+    table = pd.DataFrame({
+        "number": [0, 1, 2, 3, 4, 5],
+        "label": ["uniform-0.3", "uniform-0.5", "global-0.5", "global-0.8", "search", "search"],
+        "accuracy": [0.696, 0.710, 0.742, 0.739, 0.729, 0.735],
+        "energy_pj.a": [100.5, 89.0, 96.2, 82.0, 84.7, 88.0],
+    })
+    rows = {r["kind"]: r for r in dominating(table, "a", "energy_pj.a")}
+    # uniform's most accurate point is uniform-0.5 (71.0 %, 89.0): trial 4 is above it and the cheapest such
+    assert set(rows) == {"uniform"} and rows["uniform"]["number"] == 4
+    assert rows["uniform"]["saving"] == pytest.approx(1 - 84.7 / 89.0)
+    # global's most accurate point (74.2 %) is above both searched trials: nothing dominates it
+    text = savings_sentence(table, "a", "energy")
+    assert "trial 4 dominates the most accurate uniform baseline, uniform-0.5 (71.0 %): 1.9 points more " \
+           "accurate for 4.8 % less energy" in text
