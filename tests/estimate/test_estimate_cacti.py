@@ -1,6 +1,6 @@
 """The SRAM model against CACTI itself: every CACTI figure Accelergy recorded, each priced with its
 own size held out, and fresh CACTI runs at sizes, banks, ports and nodes off the tabulated grid
-(``data/cacti_sram_check.csv``): the accuracy an unseen SRAM gets."""
+(``data/cacti_sram_check.csv``, ``data/cacti_sram_check2.csv``): the accuracy an unseen SRAM gets."""
 
 from __future__ import annotations
 
@@ -41,9 +41,10 @@ def _errors(priced: primitives.Priced, recorded: dict[str, float], top_level: bo
 
 def test_every_recorded_cacti_sram_is_within_the_goal_with_its_size_held_out():
     """Every recorded CACTI SRAM figure, each priced as if its size had never been recorded: measured
-    median 0.0 %, worst 2.8 % (eyeriss_v2's 80 x 768, 4 banks); issue 12's goal is 3 % and 15 %. The
-    old fit of the recorded figures: median 23 %. (Sizes on the grid, such as 32 x 4096, come out
-    exact: the grid is regular, not placed at them; `test_off_grid_cacti_runs_are_reproduced` is
+    median 0.0 %, worst 2.5 % (16 x 224 with 2 ports); issue 12's goal is 3 % and 15 %. The old fit of
+    the recorded figures: median 23 %. (Sizes on the grid, such as 32 x 4096 and, since the grid has
+    1.5 x powers of two at 45 nm, eyeriss_v2's 80 x 768, come out exact: the grid is regular, not placed
+    at them (80 x 768 was 2.8 % off before); `test_off_grid_cacti_runs_are_reproduced` is
     the check between grid points.)"""
     errors = []
     recordings = _cacti_recordings()
@@ -55,21 +56,18 @@ def test_every_recorded_cacti_sram_is_within_the_goal_with_its_size_held_out():
         # a verbose summary records the compound's access (address_delta 1); a run's ERT the largest
         errors += _errors(priced, recorded, top_level="verbose" not in provenance)
     assert statistics.median(errors) <= 0.01
-    assert max(errors) <= 0.05
+    assert max(errors) <= 0.03
 
 
-def _check_rows() -> list[dict[str, str]]:
-    with open(tables.DATA / "cacti_sram_check.csv", newline="") as fh:
+def _check_rows(name: str) -> list[dict[str, str]]:
+    with open(tables.DATA / name, newline="") as fh:
         return list(csv.DictReader(line for line in fh if line[0] != "#"))
 
 
-def test_off_grid_cacti_runs_are_reproduced():
-    """40 CACTI runs at random widths, depths, banks, ports and nodes (22-90 nm, 28 and 55 nm among
-    them), asked for as the 0.3 plug-in asks: the plug-in's read, write, idle and area."""
-    rows = _check_rows()
-    assert len(rows) >= 40
+def _check_errors(name: str) -> dict[str, list[float]]:
+    """|error| of the plug-in's read, write, idle and area ('') priced from the grid, per CACTI run of ``name``."""
     errors: dict[str, list[float]] = {"read": [], "write": [], "idle": [], "": []}
-    for r in rows:
+    for r in _check_rows(name):
         banks = float(r["n_banks"])
         idle = float(r["leak_per_bank_mW"]) * float(r["cycle_ns"]) * float(r["banks"])
         want = {"read": cacti.access_energy(float(r["read_nJ"]) * 1e3, idle, banks),
@@ -81,14 +79,39 @@ def test_off_grid_cacti_runs_are_reproduced():
             priced = primitives.price("SRAM", attrs, "x")
         for a, v in want.items():
             errors[a].append(abs((priced.area if a == "" else priced.energy[a]) - v) / v)
-    # measured: median 1.0 / 1.0 / 0.6 %, worst 23 / 34 / 23 % (read / write / area), idle 1.9 % and 24 %;
-    # the worst (8 x 7863 with 2 ports at 28 nm, 384 x 1544 at 28 nm) are sizes where CACTI picks an
-    # organisation unlike the one at the grid points around them (the old fit: no off-grid figure)
-    for a in ("read", "write", ""):
-        assert statistics.median(errors[a]) <= 0.02, a
-        assert max(errors[a]) <= 0.4, a
-    assert statistics.median(errors["idle"]) <= 0.03
-    assert max(errors["idle"]) <= 0.3
+    return errors
+
+
+#: (file, runs, {quantity: (median bound, worst bound)}): the measured figures (in the comments) plus a
+#: small margin ('' is the area)
+OFF_GRID = [
+    # seed 12, nodes 22-90 nm; measured median / worst: read 0.3 / 21.9 %, write 0.2 / 34.2 %, idle 1.3 /
+    # 13.7 %, area 0.4 / 22.6 % (before issue 12's denser grid and in-segment node quadratic: 0.9 / 23.0,
+    # 0.5 / 34.2, 1.6 / 24.8, 0.6 / 22.6); the worst: 8 x 7863 with 2 ports at 28 nm (CACTI reorganises
+    # that array at 2035 words at 28 nm, not at 45 nm) and 384 x 1544 at 28 nm
+    ("cacti_sram_check.csv", 40, {"read": (0.01, 0.25), "write": (0.01, 0.37), "idle": (0.02, 0.16),
+                                  "": (0.01, 0.25)}),
+    # seed 29, nodes 22-90 nm of which 36, 50, 60, 72 and 80 nm are not tabulated; written before the
+    # grid was extended and used to measure it (another 150 runs, not kept, to diagnose it); measured:
+    # read 1.4 / 39.1 %, write 0.8 / 12.5 %, idle 1.1 / 27.9 %, area 0.7 / 14.7 % (before: 2.1 / 35.8,
+    # 1.4 / 22.3, 4.1 / 28.6, 1.1 / 12.5); the worst: 40 x 1703 with 2 banks at 80 nm (CACTI
+    # reorganises it at 1400 words at 45 nm, at 2048 at 65-90 nm)
+    ("cacti_sram_check2.csv", 60, {"read": (0.02, 0.42), "write": (0.015, 0.15), "idle": (0.02, 0.3),
+                                   "": (0.01, 0.17)}),
+]
+
+
+@pytest.mark.parametrize("name,runs,bounds", OFF_GRID, ids=[c[0] for c in OFF_GRID])
+def test_off_grid_cacti_runs_are_reproduced(name, runs, bounds):
+    """CACTI runs at random widths, depths, banks, ports and nodes, asked for as the 0.3 plug-in asks:
+    the plug-in's read, write, idle and area from the grid. The worst are sizes where CACTI picks an
+    organisation unlike the one at the grid points around them (issue 12's goal: median 3 %, worst
+    15 %; the old fit of the recorded figures had no off-grid figure)."""
+    errors = _check_errors(name)
+    assert len(errors["read"]) == runs
+    for a, (median, worst) in bounds.items():
+        assert statistics.median(errors[a]) <= median, a
+        assert max(errors[a]) <= worst, a
 
 
 def test_current_plugin_rules_for_v04_inputs():

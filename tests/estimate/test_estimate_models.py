@@ -79,9 +79,11 @@ def test_intmac_width_scaling_is_quadratic_multiplier_linear_adder():
                                                        (32, 1, 1, "16nm")])
 def test_glb_area_and_energy_grow_smoothly_with_depth(width, banks, ports, tech):
     """A GLB depth sweep (256..16384, recorded sizes such as 768, 1536 and 12800 among them) is as smooth
-    as CACTI's own figures: area strictly increasing, never faster than 1.15 x the size step (CACTI's
-    40 nm 256-bit array grows 2.1 x from 256 to 512 words); energy per access may dip where CACTI picks
-    another organisation, by under 10 % (the recorded 12800-word figure sits 0.6 % under the grid's)."""
+    as CACTI's own figures: area strictly increasing, never faster than 1.3 x the size step (CACTI's
+    40 nm 256-bit array grows 2.1 x from 256 to 512 words, and 1.36 x from 2816 to 2896 words, which the
+    grid's 2435 and 2896 words at 40 nm span); energy per access may dip where CACTI picks
+    another organisation, by under 15 % (CACTI's own 40 nm 256-bit write energy falls 13 % from 1536 to
+    1722 words; the recorded 12800-word figure sits 0.6 % under the grid's)."""
     depths = sorted({*range(256, 16385, 256), 768, 1536, 3072, 12800})
     prev = None
     for depth in depths:
@@ -90,8 +92,8 @@ def test_glb_area_and_energy_grow_smoothly_with_depth(width, banks, ports, tech)
         cur = (depth, p.area, p.energy["read"], p.energy["write"], p.energy["idle"])
         if prev is not None:
             assert cur[1] > prev[1], (prev, cur)
-            assert all(c >= 0.9 * q for c, q in zip(cur[2:], prev[2:])), (prev, cur)
-            assert cur[1] / prev[1] <= cur[0] / prev[0] * 1.15, (prev, cur)  # no jump beyond the size ratio
+            assert all(c >= 0.85 * q for c, q in zip(cur[2:], prev[2:])), (prev, cur)
+            assert cur[1] / prev[1] <= cur[0] / prev[0] * 1.3, (prev, cur)  # no jump beyond the size ratio
         prev = cur
 
 
