@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -134,6 +135,10 @@ def _check_value(path: str, attr: str, original: Any, value: str) -> None:
                        "give numbers")
 
 
+#: Most grid points one sweep may have (the product of the --set value counts).
+MAX_POINTS = 10_000
+
+
 def resolve_axes(arch_yaml: Path, sets: Sequence[str]) -> list[Axis]:
     """Check every ``--set`` against the architecture (names, attributes, values) before anything runs."""
     if not sets:
@@ -165,6 +170,10 @@ def resolve_axes(arch_yaml: Path, sets: Sequence[str]) -> list[Axis]:
         # a fan-out changes the instance count, not the per-instance tables; an attribute re-prices its scope
         reest = () if section == "spatial" else tuple(scope)
         axes.append(Axis(path, name, key, section, values, reest))
+    points = math.prod(len(a.values) for a in axes)
+    if points > MAX_POINTS:  # each point is a copy of the architecture on disk: 2000 x 2000 values hung
+        raise _bad(f"the --set values make a grid of {points:,} points, more than {MAX_POINTS:,}",
+                   "sweep fewer values at once (split the grid over several sweeps)")
     return axes
 
 
@@ -366,7 +375,7 @@ def _arch_sweep(arch, sets, layers, *, out, cache, workers, engine, scheduler, s
     import pandas as pd
 
     from .mapper.search import resolve_jobs
-    from .pipeline import _cache_path
+    from .pipeline import _cache_path, _check_cache_outside
     from .sweep import LayerJob, job_settings, jobs_table
 
     if plan is None or plan.given != _given(arch, sets, layers):
@@ -376,6 +385,7 @@ def _arch_sweep(arch, sets, layers, *, out, cache, workers, engine, scheduler, s
     cache_path = _cache_path(out, cache)
     inputs = [*(Path(x) for x in layers), cache_path, root]
     check_out_dir(out, inputs=inputs, force=force)
+    _check_cache_outside(cache_path, [Path(x) for x in layers])
     grid = list(itertools.product(*(a.values for a in axes)))
     reest = sorted({c for a in axes for c in a.reestimate})
     if reest:
@@ -386,6 +396,12 @@ def _arch_sweep(arch, sets, layers, *, out, cache, workers, engine, scheduler, s
     arch_label = Path(arch).name if Path(arch).is_dir() else arch
     started = time.time()
     workers = resolve_jobs(workers)
+    from .sweep import check_scheduler
+
+    check_scheduler(scheduler)
+    from .mapper.options import check_search_options
+
+    check_search_options(budget_s=budget_s, metrics=metrics)
     with atomic_dir(out, force=force, inputs=inputs) as tmp:
         points, jobs, owners = [], [], []
         texts: dict[Path, str] = {}

@@ -320,6 +320,9 @@ def check_out_dir(
             _refuse(f"the output folder would replace an input folder: it is or holds the input {inp}", path,
                     f"write to a new folder that holds no input (e.g. {beside}); an input is never replaced",
                     option)
+        if src in target.parents and src.is_dir():  # `simulate ex --out ex/sim` changed the extract folder
+            _refuse(f"the output folder is inside the input folder {inp}; writing there would change an input",
+                    path, f"write to a folder outside {inp} (e.g. {src.parent / (src.name + '-out')})", option)
     if force or not path.is_dir():
         return
     try:

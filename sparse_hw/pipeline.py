@@ -72,6 +72,9 @@ def map_files(
     from .backends.inputs import load_files
 
     paths = _with_arch(files, arch)
+    from .mapper.options import check_search_options
+
+    check_search_options(budget_s=budget_s, mode=mode)
     if out is not None:
         check_out_dir(out, inputs=paths, force=force)
     spec = load_files(paths, jinja)  # read and validated before numpy, the engine and the mapper are imported
@@ -174,6 +177,9 @@ def _extract_folder(folder: Path):
                 if k not in facts and isinstance(data.get("checkpoint_meta"), dict):
                     facts[k] = data["checkpoint_meta"].get(k)
             check_checkpoint_facts(facts, meta)  # they are copied into every results.csv row
+        else:
+            raise ConfigError(f"layers.json holds a JSON {type(data).__name__}, not an object", file=meta,
+                              fix="re-run `sparse-hw extract` into this folder")
     missing = [int(o) for o in layers["order"] if int(o) not in by_order]
     if missing:
         raise ConfigError(
@@ -181,7 +187,43 @@ def _extract_folder(folder: Path):
             file=folder / "problems",
             fix="re-run `sparse-hw extract` into this folder",
         )
+    for o in layers["order"]:
+        _check_problem_file(by_order[int(o)], folder)
     return layers, by_order, facts, unmodeled
+
+
+def _refuse_repeats(folders: Sequence[Path], archs: Sequence[str]) -> None:
+    """An extract folder or architecture given twice would map every layer twice and write each result row
+    twice (the report then refuses to sum them): refused before any work."""
+    seen: dict[Path, Path] = {}
+    for f in folders:
+        key = f.resolve() if f.exists() else f
+        if key in seen:
+            raise ConfigError(f"the extract folder is given twice ({seen[key]} and {f})", file=f,
+                              fix="pass each extract folder once")
+        seen[key] = f
+    twice = sorted({a for a in archs if list(archs).count(a) > 1})
+    if twice:
+        raise ConfigError(f"architecture {twice[0]!r} is given twice", key_path="--arch",
+                          fix="pass each --arch once")
+
+
+def _check_problem_file(path: Path, folder: Path) -> None:
+    """A layer's problem file, before any job starts (a folder or an empty file failed only inside the jobs,
+    after the cache was made): a non-empty regular file inside the extract folder (a link to /etc/passwd was
+    read as a problem)."""
+    fix = "re-run `sparse-hw extract` into this folder"
+    try:
+        inside = path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):
+        inside = False
+    if not inside:
+        raise ConfigError("the problem file leads outside its extract folder (a link or a symlink loop)", file=path,
+                          fix=fix + ", or copy the file into it instead of linking")
+    if not path.is_file():
+        raise ConfigError("the problem file is not a regular file", file=path, fix=fix)
+    if path.stat().st_size == 0:
+        raise ConfigError("the problem file is empty", file=path, fix=fix)
 
 
 def arch_exploits(arch_name: str) -> str:
@@ -212,6 +254,15 @@ def _cache_path(out: Path, cache: Path | None) -> Path:
     return Path(cache) if cache is not None else Path(out).parent / ".sparse-hw-cache.sqlite"
 
 
+def _check_cache_outside(cache: Path, dirs: Sequence[Path]) -> None:
+    """``--cache ex/c.db`` wrote the result cache into the extract folder it reads: refused, like an --out there."""
+    where = cache.resolve().parents
+    for d in dirs:
+        if Path(d).is_dir() and Path(d).resolve() in where:
+            raise ConfigError(f"the result cache would be written inside the input folder {d}", file=cache,
+                              key_path="--cache", fix=f"put the cache outside {d} (or leave --cache out)")
+
+
 def _owns_out(stage):
     """Check ``out`` before any work and hold its lock for the whole stage, so that a second run on
     the same folder is refused at once (exit 2, naming the holder) instead of racing this one."""
@@ -220,6 +271,7 @@ def _owns_out(stage):
     def wrapper(dirs, archs, *, out, force: bool = False, cache=None, **kwargs):
         inputs = [*dirs, _cache_path(out, cache)]
         check_out_dir(out, inputs=inputs, force=force)
+        _check_cache_outside(_cache_path(out, cache), dirs)
         with out_lock(out):
             return stage(dirs, archs, out=out, force=force, cache=cache, **kwargs)
 
@@ -257,10 +309,11 @@ def simulate(
     import pandas as pd
 
     from .backends import BACKENDS
+    from .mapper.options import check_search_options
     from .mapper.search import resolve_jobs
     from .report.tables import breakdown_rows
     from .spec.library import architecture_files
-    from .sweep import LayerJob, job_settings, jobs_table, run_cached
+    from .sweep import LayerJob, check_scheduler, job_settings, jobs_table, run_cached
 
     BACKENDS.get(backend)
     if backend == "timeloop":
@@ -277,6 +330,7 @@ def simulate(
     if not archs:
         raise ConfigError("no architecture given", fix="pass --arch NAME (see `sparse-hw arch list`)")
     folders = [Path(d) for d in dirs]
+    _refuse_repeats(folders, archs)
     from .report.inputs import SKIPPED_FILE
 
     extracted = {f: _extract_folder(f) for f in folders}
@@ -323,6 +377,10 @@ def simulate(
                           fix="extract a model with at least one conv, linear or matmul layer")
     cache_path = _cache_path(out, cache)
     workers = resolve_jobs(workers)
+    if engine not in ("local", "dask"):  # run_sweep says so too, but only after the cache was made
+        raise ConfigError(f"unknown engine {engine!r}", key_path="--engine", fix="use local or dask")
+    check_scheduler(scheduler)
+    check_search_options(budget_s=budget_s, metrics=metrics)
     started = time.time()
     results = run_cached(jobs, cache_path, workers=workers, engine=engine, scheduler=scheduler, progress=progress)
     failed = [r for r in results if r.error]
@@ -441,6 +499,29 @@ def _stamp_ok(stamp: Path, key: str, target: Path) -> bool:
     return target.exists() and stamp.is_file() and stamp.read_text().strip() == key
 
 
+#: What a run writes in its folder (its stages and manifest); hidden names with ``.sparse-hw`` are its cache
+#: and our temporaries and locks (io.py).
+_RUN_ENTRIES = frozenset({"checkpoints", "extract", "simulate", "report", "manifest.json"})
+
+
+def _check_run_dir(run_dir: Path, config_path: Path) -> None:
+    """Refuse a run folder that holds anything a run did not write (``out: /`` or ``out: .`` beside the
+    config wrote the stages into a foreign folder): an earlier run's folder, even an interrupted one that has
+    no manifest yet, holds only the stage folders."""
+    if not run_dir.is_dir():
+        return
+    try:
+        names = sorted(p.name for p in run_dir.iterdir())
+    except OSError as exc:
+        raise ConfigError(f"the run folder {run_dir} cannot be read ({exc.strerror})", file=config_path,
+                          key_path="out", fix="check its permissions, or point `out` at another folder") from None
+    foreign = [n for n in names if n not in _RUN_ENTRIES and not (n.startswith(".") and ".sparse-hw" in n)]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise ConfigError(f"the run folder {run_dir} holds files no sparse-hw run wrote ({shown})", file=config_path,
+                          key_path="out", fix="point `out` at a new folder, or at the folder of an earlier run")
+
+
 def run(config_path: Path, *, log: Callable[[str], None] = lambda m: None, train_progress=None,
         sim_progress=None) -> Path:
     """The whole pipeline from one configuration; finished stages are reused when nothing changed."""
@@ -454,6 +535,7 @@ def run(config_path: Path, *, log: Callable[[str], None] = lambda m: None, train
     if run_dir.exists() and not run_dir.is_dir():  # stage folders go inside it; a file is never replaced
         raise ConfigError(f"the run folder {run_dir} is an existing file", file=config_path, key_path="out",
                           fix="point `out` at a folder (new, or one of an earlier run)")
+    _check_run_dir(run_dir, config_path)
     run_dir.mkdir(parents=True, exist_ok=True)
     from .manifest import RunManifest
 

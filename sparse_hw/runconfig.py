@@ -110,7 +110,7 @@ class RunConfig(_Strict):
     """A whole study: which checkpoints to train, how to extract, where to simulate, how to report."""
 
     name: str
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # train.config.MAX_SEED (numpy's range)
     """Seed of every stage (training, calibration sampling, mapper); recorded in every manifest."""
     out: Path | None = None
     """Run folder (default ``results/<name>``)."""
@@ -211,11 +211,20 @@ def _check_stages(cfg: RunConfig, path: Path, problems: ProblemCollector) -> Non
 
     for i, arch in enumerate(cfg.simulate.archs):
         check(f"simulate.archs[{i}]", "see `sparse-hw arch list`", architecture_dir, arch)
+    twice = sorted({a for a in cfg.simulate.archs if cfg.simulate.archs.count(a) > 1})
+    if twice:
+        problems.add(f"architecture {twice[0]!r} is listed twice", file=path, key_path="simulate.archs",
+                     fix="list each architecture once")
     if not cfg.simulate.archs:
         problems.add("no architecture to simulate on", file=path, key_path="simulate.archs",
                      fix="list at least one (see `sparse-hw arch list`)")
     from .backends import BACKENDS
+    from .mapper.search import resolve_jobs
 
+    check("simulate.workers", "use 0 for every core", resolve_jobs, cfg.simulate.workers)
+    from .sweep import check_scheduler
+
+    check("simulate.scheduler", "give tcp://HOST:PORT", check_scheduler, cfg.simulate.scheduler)
     check("simulate.backend", "use builtin or timeloop", BACKENDS.get, cfg.simulate.backend)
     if cfg.simulate.engine not in ("local", "dask"):
         problems.add(f"unknown engine {cfg.simulate.engine!r}", file=path, key_path="simulate.engine",

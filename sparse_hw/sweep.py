@@ -292,7 +292,7 @@ def run_sweep(
             for i, job, key in todo:
                 finish(i, job, key, *_run_one(job))
         else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=_worker_init,
                                      initargs=(os.getpid(),)) as pool:
                 futures = {pool.submit(_run_one, job): (i, job, key) for i, job, key in todo}
                 for fut in as_completed(futures):
@@ -322,6 +322,28 @@ def run_cached(
         store.close()
 
 
+_DASK_SCHEMES = ("inproc", "tcp", "tls", "ucx", "ws", "wss")
+
+
+def check_scheduler(address: str | None) -> None:
+    """Refuse a ``--scheduler`` that is no Dask address before any work starts (``nonsense:::`` was an
+    internal error, after `run` had trained its checkpoints). Reads the address only; connects to nothing."""
+    if not address:
+        return
+    fix = "give the scheduler as tcp://HOST:PORT (e.g. tcp://127.0.0.1:8786), or leave it out for a local cluster"
+    scheme, _, loc = address.rpartition("://") if "://" in address else ("tcp", "", address)
+    problem = None
+    if scheme not in _DASK_SCHEMES:
+        problem = f"unknown address scheme {scheme!r} (known: {', '.join(_DASK_SCHEMES)})"
+    elif scheme != "inproc":
+        host, _, port = loc.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536 or (":" in host and not host.startswith("[")):
+            problem = "it is not HOST:PORT with a port from 1 to 65535"
+    if problem:
+        raise ConfigError(f"the Dask scheduler address {address!r} is not valid: {problem}", key_path="scheduler",
+                          fix=fix)
+
+
 def _run_dask(todo, scheduler: str | None, workers: int, finish) -> None:
     try:
         from dask.distributed import Client, LocalCluster
@@ -334,7 +356,13 @@ def _run_dask(todo, scheduler: str | None, workers: int, finish) -> None:
         ) from None
     cluster = None
     if scheduler:
-        client = Client(scheduler, timeout="30s")
+        check_scheduler(scheduler)
+        try:
+            client = Client(scheduler, timeout="30s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ConfigError(f"cannot reach the Dask scheduler {scheduler!r} ({exc})", key_path="scheduler",
+                              fix="start the scheduler first (`dask scheduler`), check the address, or leave "
+                              "--scheduler out for a local cluster") from None
     else:
         cluster = LocalCluster(
             n_workers=max(1, workers), threads_per_worker=1, processes=True, host="127.0.0.1",

@@ -139,8 +139,16 @@ def read_layer_table(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise DataError(f"layer order {int(repeated.iloc[0])} appears more than once", file=path,
                         key_path="order",
                         fix="every layer needs its own order number; re-run `sparse-hw extract`")
+    names = df[["model", "checkpoint", "layer"]].astype(str)
+    twice = np.flatnonzero(names.duplicated().to_numpy())
+    if len(twice):  # results are keyed by layer name: the report would refuse to sum them later
+        raise DataError(f"{_row_name(df, twice[0])}: layer {names['layer'].iloc[twice[0]]!r} of "
+                        f"{names['model'].iloc[twice[0]]}/{names['checkpoint'].iloc[twice[0]]} appears more than once",
+                        file=path, key_path="layer", fix="every layer needs its own name; re-run `sparse-hw extract`")
     for c in (*LAYER_POSITIVE_INTS, *LAYER_COUNTS):
         modeled[c] = modeled[c].astype("int64")
+    if "reason" not in df.columns:  # a `modeled` column without its `reason` (an edited header) was a KeyError
+        df["reason"] = pd.Series([pd.NA] * len(df), dtype="string", index=df.index)
     skipped = df.loc[unmodeled, ["model", "checkpoint", "layer", "order", "op", "reason"]].copy()
     skipped["order"] = skipped["order"].astype("int64")
     # a modeled row's status columns say nothing further: they stay out of results.csv

@@ -158,6 +158,9 @@ def jinja_data(items: list[str]) -> dict[str, object]:
                 f"--jinja {item!r} is not KEY=VALUE", fix="write e.g. --jinja architecture=sparseloop/x"
             )
         key, value = item.split("=", 1)
+        if not key.strip().isidentifier():  # `--jinja =x` gave a variable no template can name
+            raise ConfigError(f"--jinja {item!r}: {key.strip()!r} is not a variable name", key_path="--jinja",
+                              fix="write KEY=VALUE with KEY a name of letters, digits and _ (e.g. --jinja depth=512)")
         data[key.strip()] = jinja_value(value)
     return data
 

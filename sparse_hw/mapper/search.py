@@ -595,8 +595,23 @@ def default_jobs() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+def max_jobs() -> int:
+    """Most processes ``--jobs`` may ask for: four per core, at least 32 (``--jobs 100000`` hung the machine
+    starting processes)."""
+    return max(32, 4 * (os.cpu_count() or 1))
+
+
 def resolve_jobs(jobs: int | None) -> int:
-    """``--jobs``/``workers`` as given; 0 (or None) means every core (:func:`default_jobs`)."""
+    """``--jobs``/``workers`` as given; 0 (or None) means every core (:func:`default_jobs`).
+
+    Raises:
+        ConfigError: more processes than :func:`max_jobs`.
+    """
+    if jobs and int(jobs) > max_jobs():
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{jobs} parallel jobs is more than {max_jobs()} (four per core of this machine)",
+                          key_path="jobs", fix=f"use --jobs with at most {max_jobs()}, or 0 for every core")
     return default_jobs() if not jobs else max(1, int(jobs))
 
 

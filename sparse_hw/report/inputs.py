@@ -304,6 +304,11 @@ def load_inputs(dirs: Sequence[str | Path], *, extract_dirs: Sequence[str | Path
             notes.append(
                 f"{folder}: no {BREAKDOWN_FILE}; the energy breakdown figure leaves these results out"
             )
+    for d in extract_dirs:  # a folder the user names is read, or refused; never skipped in silence
+        if not Path(d).is_dir():
+            problems.add("folder not found" if not Path(d).exists() else "is not a folder", file=d,
+                         key_path="--extract", fix="pass a folder written by `sparse-hw extract` (it holds "
+                         f"{WEIGHT_HIST_FILE}), or leave --extract out")
     problems.raise_if_any(DataError)
 
     all_results = pd.concat(results, ignore_index=True)

@@ -306,6 +306,16 @@ def _check_numbers(attrs: dict[str, Any], where: str, errors: list[ArchError]) -
                 )
             )
             ok = False
+        elif value > MAX_ATTRIBUTE:
+            # Timeloop reads these as 64-bit integers: a larger value (2^70 bits wide) is a typo or a bomb
+            errors.append(
+                ArchError(
+                    f"{where}.attributes.{key}",
+                    f"attribute {key} is {value:.4g}, larger than {MAX_ATTRIBUTE:,}, the largest Timeloop can read",
+                    f"give {key} a realistic size",
+                )
+            )
+            ok = False
         elif value == 0 and key in POSITIVE_ATTRIBUTES:
             # buffer.cpp divides by them (block size = width / word bits): Timeloop would crash
             errors.append(
@@ -318,6 +328,9 @@ def _check_numbers(attrs: dict[str, Any], where: str, errors: list[ArchError]) -
             ok = False
     return ok
 
+
+#: The largest numeric attribute: Timeloop reads them as signed 64-bit integers (yaml-cpp/libconfig).
+MAX_ATTRIBUTE = 2**63 - 1
 
 #: numeric attributes that must be at least 1
 POSITIVE_ATTRIBUTES = ("datawidth", "word_bits", "block_size", "cluster_size")

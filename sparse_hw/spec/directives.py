@@ -111,5 +111,7 @@ def parse_permutation(value: Any, *, allow_separator: bool = False) -> list[str]
             continue
         if not ch.isalpha():
             raise ValueError(f"permutation {value!r} has {ch!r}; use one letter per dimension")
+        if ch in out:  # a loop order names each dimension once; a repeat was taken silently
+            raise ValueError(f"permutation {value!r} names dimension {ch} twice; name each dimension once")
         out.append(ch)
     return out

@@ -300,6 +300,10 @@ class Problem(SpecModel):
                     f"dimension {d}={self.instance[d]} is larger than {MAX_DIMENSION:,}, the largest size "
                     "Timeloop can represent"
                 )
+        for c in self.shape.coefficients:  # a stride of 2^70 overflowed numpy; -1 divided by zero
+            v = self.instance.get(c.name, c.default)
+            if not 0 <= v <= MAX_DIMENSION:
+                errors.append(f"coefficient {c.name}={v} must be between 0 and {MAX_DIMENSION:,}")
         names = [ds.name for ds in self.shape.data_spaces]
         unknown = [n for n in self.densities if n not in names]
         if unknown:

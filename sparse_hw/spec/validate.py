@@ -518,6 +518,13 @@ def _check_mapping(
                 f"{where}.split",
                 "give the number of permutation positions that go to mesh X (0 or more)",
             )
+        elif d.type == "spatial" and d.split is not None and d.split > 2**31 - 1:  # a C int in parser.cpp
+            out.add(
+                f"split {d.split} is larger than 2,147,483,647, the largest Timeloop can read",
+                file,
+                f"{where}.split",
+                "give the number of permutation positions that go to mesh X (at most the number of dimensions)",
+            )
         if dims is None or spec.problem is None or d.type not in ("temporal", "spatial"):
             continue
         bounds = spec.problem.dimension_bounds()

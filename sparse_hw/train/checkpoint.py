@@ -63,9 +63,9 @@ class CheckpointMeta(BaseModel):
     """Pruning methods applied, in order (``none gmp l1 global structured admm``)."""
     schedule: dict[str, Any] = Field(default_factory=dict)
     """Settings of each method and of the training phases (learning rates, GMP steps, ADMM rho, ...)."""
-    target_sparsity: float | None = None
+    target_sparsity: float | None = Field(None, ge=0, le=1)  # a fraction: 7.0 reached layers.csv
     """Requested fraction of prunable weights removed (zeroed or cut away); None for dense training."""
-    achieved_weight_sparsity: float = 0.0
+    achieved_weight_sparsity: float = Field(0.0, ge=0, le=1)
     """Measured fraction of prunable weights that are zero or removed, relative to the dense model."""
     per_layer: list[LayerSparsity] = Field(default_factory=list)
     """One entry per conv/linear layer of the stored model."""
@@ -73,9 +73,9 @@ class CheckpointMeta(BaseModel):
     """Overall pattern: ``unstructured`` if any zeros were introduced, else ``channel`` if channels were removed."""
     pruning_history: list[tuple[str, bool, list[int]]] | None = None
     """Torch-Pruning history (module name, out-channel pruning?, indices), replayed by ``build_model``."""
-    accuracy_before: float | None = None
+    accuracy_before: float | None = Field(None, ge=0, le=1)
     """Top-1 test accuracy of the dense model, before pruning."""
-    accuracy_after: float | None = None
+    accuracy_after: float | None = Field(None, ge=0, le=1)
     """Top-1 test accuracy of the stored model."""
     macro_f1_before: float | None = None
     """Macro-averaged F1 on the test split before pruning."""

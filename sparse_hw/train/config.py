@@ -31,6 +31,9 @@ _DATA_OPTION_RULES: dict[str, tuple[str, float | None, float | None, bool]] = {
 }
 #: Epochs of one phase: more is a typo or a resource bomb in a downloaded run config, not a study.
 MAX_EPOCHS = 10_000
+#: Largest seed: numpy's and scikit-learn's generators take 0 .. 2^32 - 1 (a negative or larger seed was an
+#: internal error inside the data split).
+MAX_SEED = 2**32 - 1
 #: Coordinates a generated synthetic-shapes dataset may hold in all (2^26 floats is 256 MiB, 13 times the
 #: default 140 x 12 clouds of 1024 points).
 MAX_SYNTHETIC_FLOATS = 2**26
@@ -119,7 +122,7 @@ class TrainConfig(BaseModel):
     momentum: float = Field(0.9, ge=0)
     weight_decay: float = Field(0.0, ge=0)
     batch_size: int = Field(32, ge=2, le=2**16)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     """Seed of the data split/generation, the initialization and the shuffling."""
     prunable: list[str] = Field(default_factory=lambda: ["*"])
     """Glob patterns of prunable conv/linear layer names (default: all of them)."""
