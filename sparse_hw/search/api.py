@@ -22,7 +22,7 @@ from ..io import atomic_write, sha256_bytes
 from . import study as st
 from .config import SearchConfig, load_search_config
 from .hardware import HardwareModel
-from .outputs import front_table, trials_table, write_outputs
+from .outputs import equal_training_table, front_table, trials_table, write_outputs
 from .space import Decoded, baseline_trials, decode, distributions
 from .trial import build_network
 
@@ -130,23 +130,27 @@ class _Objective:
 
 def _finalize(cfg: SearchConfig, dense: Path, out: Path, numbers: list[int], trials: dict[int, Any],
               layers: list[str], numels: dict[str, int], log: Callable[[str], None],
-              ratios: dict[str, float] | None = None) -> dict[int, dict[str, Any]]:
-    """Train each front point in full (same cut, ``final.finetune_epochs``) and simulate it exactly."""
+              ratios: dict[str, float] | None = None, baselines: tuple[int, ...] = ()) -> dict[int, dict[str, Any]]:
+    """Train each front point, and each of ``baselines`` not on it, in full (same cut, ``final.finetune_epochs``;
+    into ``front/`` and ``baselines/``) and simulate it exactly."""
     import pandas as pd
 
     from ..pipeline import simulate
 
     final: dict[int, dict[str, Any]] = {}
     dirs = {}
+    on_front = set(numbers)
+    numbers = sorted(on_front | set(baselines))
     for n in numbers:
         decoded: Decoded = decode(cfg, trials[n].params, layers, numels, ratios)
-        log(f"front: training trial {n} in full ({cfg.final.finetune_epochs} fine-tune epochs)")
-        net = build_network(cfg, dense, decoded, out / "front" / f"{n:05d}", epochs=cfg.final.finetune_epochs)
+        what = "front" if n in on_front else "baselines"
+        log(f"{what}: training trial {n} in full ({cfg.final.finetune_epochs} fine-tune epochs)")
+        net = build_network(cfg, dense, decoded, out / what / f"{n:05d}", epochs=cfg.final.finetune_epochs)
         dirs[n] = net.extract_dir
         final[n] = {"accuracy": net.accuracy, "checkpoint": str(net.checkpoint.relative_to(out))}
     if not numbers:
         return final
-    log(f"front: simulating {len(numbers)} checkpoint(s) exactly on {', '.join(cfg.archs)}")
+    log(f"final: simulating {len(numbers)} checkpoint(s) exactly on {', '.join(cfg.archs)}")
     sim = simulate([dirs[n] for n in numbers], cfg.archs, out=out / "front" / "simulate", seed=cfg.seed,
                    budget_s=cfg.simulate.budget_s, metrics=cfg.simulate.metrics, pad=False, workers=1,
                    cache=cfg.cache_dir() / "mappings.sqlite", force=True)
@@ -157,6 +161,31 @@ def _finalize(cfg: SearchConfig, dense: Path, out: Path, numbers: list[int], tri
         final[n]["energy_pj"] = {a: float(rows[rows["arch"] == a]["energy_pj"].sum()) for a in cfg.archs}
         final[n]["cycles"] = {a: float(rows[rows["arch"] == a]["cycles"].sum()) for a in cfg.archs}
     return final
+
+
+#: What a search writes first (the dense model, its trials, study and cache): a folder holding none of them is
+#: not a search's.
+_SEARCH_MARKS = ("dense", "trials", "study.db", "cache", "front")
+
+
+def _check_search_dir(out: Path, config: object) -> None:
+    """Refuse an ``out`` that already holds files of something else (``out: /`` wrote the study into the root
+    folder); a search's own folder, interrupted or finished, is resumed."""
+    from ..errors import ConfigError
+
+    if not out.is_dir() or any((out / m).exists() for m in _SEARCH_MARKS):
+        return
+    try:
+        names = sorted(p.name for p in out.iterdir())
+    except OSError as exc:
+        raise ConfigError(f"the search folder {out} cannot be read ({exc.strerror})", key_path="out",
+                          file=config if isinstance(config, (str, Path)) else None,
+                          fix="check its permissions, or point `out` at another folder") from None
+    if names:
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        raise ConfigError(f"the search folder {out} holds files no sparse-hw search wrote ({shown})", key_path="out",
+                          file=config if isinstance(config, (str, Path)) else None,
+                          fix="point `out` at a new folder, or at the folder of an earlier search")
 
 
 def search(config: str | Path | SearchConfig, *, storage: str | None = None, worker: bool = False,
@@ -170,6 +199,7 @@ def search(config: str | Path | SearchConfig, *, storage: str | None = None, wor
     if isinstance(config, SearchConfig) and storage is not None:
         cfg = cfg.model_copy(update={"storage": storage})
     out = cfg.out_dir()
+    _check_search_dir(out, config)
     out.mkdir(parents=True, exist_ok=True)
     from .prune import layer_names
 
@@ -207,7 +237,10 @@ def search(config: str | Path | SearchConfig, *, storage: str | None = None, wor
     if not worker and cfg.final.train and not table.empty:
         front = front_table(table, cfg.archs, cfg.objectives.hardware, None, layers)
         numbers = sorted(set(int(n) for n in front["number"]))
-        final = _finalize(cfg, dense, out, numbers, {t.number: t for t in complete}, layers, numels, log, ratios)
+        baselines = tuple(int(n) for n in table[table["label"].str.match(r"(uniform|global)-")]["number"]) \
+            if cfg.final.baselines else ()
+        final = _finalize(cfg, dense, out, numbers, {t.number: t for t in complete}, layers, numels, log, ratios,
+                          baselines)
     front = front_table(table, cfg.archs, cfg.objectives.hardware, final, layers) if not table.empty else table
     summary = [f"# Search {cfg.name}: study `{cfg.study_name()}`",
                f"{len(complete)} completed trials, sampler {cfg.sampler}, seed {cfg.seed}, objective accuracy vs "
@@ -216,7 +249,9 @@ def search(config: str | Path | SearchConfig, *, storage: str | None = None, wor
         basis = "cycles" if cfg.objectives.hardware == "cycles" else "energy"
         summary.append(f"Tilt of global pruning: each layer's marginal {basis} per weight over the network's, "
                        "measured on the dense network: " + ", ".join(f"{n} {ratios[n]:.3g}" for n in layers) + ".")
-    write_outputs(out, table, front, cfg.archs, hw.exploits, layers, summary, cfg.objectives.hardware)
+    equal = (equal_training_table(table, final, cfg.archs), cfg.final.finetune_epochs) \
+        if final and cfg.final.baselines else None
+    write_outputs(out, table, front, cfg.archs, hw.exploits, layers, summary, cfg.objectives.hardware, equal)
     timings = [{"number": t.number, **{k: t.user_attrs.get(k) for k in
                                        ("train_s", "extract_s", "hardware_s", "mappings_searched")}}
                for t in sorted(complete, key=lambda t: t.number)]

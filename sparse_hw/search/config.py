@@ -189,13 +189,16 @@ class FinalOptions(_Strict):
     """Train and simulate the front in full after the search (off: the search's proxy figures only)."""
     finetune_epochs: int = Field(5, ge=0)
     """Fine-tune epochs of every front point's full training (after the same pruning)."""
+    baselines: bool = True
+    """Train and simulate every baseline in full too, so that summary.md also compares the front with them at
+    equal training (a short proxy can favour one pruning method over another)."""
 
 
 class SearchConfig(_Strict):
     """One search: the dense model, the space, the objectives, the budget and where the study lives."""
 
     name: str
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # train.config.MAX_SEED (numpy's range)
     out: Path | None = None
     """Output folder (default ``results/<name>``)."""
     model: str
@@ -232,6 +235,13 @@ class SearchConfig(_Strict):
             raise ValueError(f"{str(v)!r} climbs out of its folder with '..' (or is empty)")
         return v
 
+    @field_validator("cache")
+    @classmethod
+    def _cache(cls, v: Path | None) -> Path | None:  # `cache: ../../c` wrote outside, as `out:` could
+        if v is not None and (".." in v.parts or not str(v).strip()):
+            raise ValueError(f"{str(v)!r} climbs out of its folder with '..' (or is empty)")
+        return v
+
     def out_dir(self) -> Path:
         from ..resources import RESULTS_DIR
 
@@ -254,6 +264,7 @@ class SearchConfig(_Strict):
 
 _FIXES = {
     "out": "give a folder inside the current one, or an absolute path, without '..'",
+    "cache": "give a folder inside the current one, or an absolute path, without '..'",
     "name": "use a plain name such as lenet5_search",
     "layers": "use e.g. layers: {'conv*': [0.0, 0.9]}",
     "global_target": "use e.g. global_target: [0.5, 0.95]",

@@ -154,8 +154,9 @@ def dominating(table: pd.DataFrame, arch: str, metric: str) -> list[dict[str, An
     return rows
 
 
-def savings_sentence(table: pd.DataFrame, arch: str, objective: str) -> str:
-    """The search against its own baselines on ``arch``, in one sentence per family (proxy accuracies)."""
+def savings_sentence(table: pd.DataFrame, arch: str, objective: str, basis: str = "by the proxy accuracy") -> str:
+    """The search against its own baselines on ``arch``, in one sentence per family; ``basis`` says which
+    accuracies ``table`` holds (the search's proxies, or the full training of `equal_training_table`)."""
     metric = f"energy_pj.{arch}" if objective == "energy" else f"{objective}.{arch}"
     parts = []
     for b in baseline_savings(table, arch, metric):
@@ -168,9 +169,9 @@ def savings_sentence(table: pd.DataFrame, arch: str, objective: str) -> str:
                  f"points more accurate for {100 * d['saving']:.1f} % less {objective}"
                  for d in dominating(table, arch, metric)]
     if not parts and not dominated:
-        return f"On {arch}, no searched trial has a baseline of equal or better accuracy to compare with."
-    text = f"On {arch}, the best searched trials by the proxy accuracy: " + "; ".join(parts) + "." if parts else \
-        f"On {arch}, no searched trial has a baseline of equal accuracy to compare with."
+        return f"On {arch}, {basis}, no searched trial has a baseline of equal or better accuracy to compare with."
+    text = f"On {arch}, the best searched trials {basis}: " + "; ".join(parts) + "." if parts else \
+        f"On {arch}, {basis}, no searched trial has a baseline of equal accuracy to compare with."
     return text + (" Above the baselines' accuracies, " + "; ".join(dominated) + "." if dominated else "")
 
 
@@ -235,8 +236,25 @@ def layers_figure(front: pd.DataFrame, layers: list[str]) -> bytes:
     return _png(fig)
 
 
+def equal_training_table(table: pd.DataFrame, final: dict[int, dict[str, Any]], archs: list[str]) -> pd.DataFrame:
+    """The trials ``final`` trained in full (the front and the baselines), with their full-training accuracy and
+    exact hardware figures in the columns of ``table``: the baselines and the front at equal training."""
+    rows = []
+    for _, r in table[table["number"].isin(list(final))].iterrows():
+        f = final[int(r["number"])]
+        row = {"number": int(r["number"]), "label": r["label"], "accuracy": f["accuracy"]}
+        for a in archs:
+            row |= {f"energy_pj.{a}": f["energy_pj"][a], f"cycles.{a}": f["cycles"][a],
+                    f"edp.{a}": f["energy_pj"][a] * f["cycles"][a]}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def write_outputs(out: Path, table: pd.DataFrame, front: pd.DataFrame, archs: list[str], exploits: dict[str, str],
-                  layers: list[str], summary: list[str], objective: str = "energy") -> list[Path]:
+                  layers: list[str], summary: list[str], objective: str = "energy",
+                  equal: tuple[pd.DataFrame, int] | None = None) -> list[Path]:
+    """The search's files. ``equal``: `equal_training_table` and its fine-tune epochs, when the baselines were
+    trained in full too (summary.md then compares at equal training as well)."""
     written = [atomic_write(out / "trials.csv", table.to_csv(index=False)),
                atomic_write(out / "front.csv", front.to_csv(index=False))]
     if not table.empty:
@@ -244,5 +262,8 @@ def write_outputs(out: Path, table: pd.DataFrame, front: pd.DataFrame, archs: li
         written.append(atomic_write(out / "layers.png", layers_figure(front, layers)))
         summary = summary + [exploits_sentence(table, a, exploits[a]) for a in archs]
         summary = summary + [savings_sentence(table, a, objective) for a in archs]
+        if equal is not None and not equal[0].empty:
+            basis = f"at equal training (the front and every baseline fine-tuned {equal[1]} epochs, simulated exactly)"
+            summary = summary + [savings_sentence(equal[0], a, objective, basis) for a in archs]
     written.append(atomic_write(out / "summary.md", "\n\n".join(summary) + "\n"))
     return written

@@ -68,3 +68,16 @@ def test_a_trial_above_every_baseline_is_reported_only_where_it_dominates():
     text = savings_sentence(table, "a", "energy")
     assert "trial 4 dominates the most accurate uniform baseline, uniform-0.5 (71.0 %): 1.9 points more " \
            "accurate for 4.8 % less energy" in text
+
+
+def test_equal_training_table_takes_the_full_training_figures():
+    from sparse_hw.search.outputs import equal_training_table
+
+    table = pd.DataFrame({"number": [0, 1, 2], "label": ["uniform-0.5", "global-0.7", "search"],
+                          "accuracy": [0.5, 0.6, 0.7], "energy_pj.a": [9.0, 8.0, 7.0]})
+    final = {0: {"accuracy": 0.9, "energy_pj": {"a": 10.0}, "cycles": {"a": 3.0}},
+             2: {"accuracy": 0.95, "energy_pj": {"a": 6.0}, "cycles": {"a": 2.0}}}
+    eq = equal_training_table(table, final, ["a"])
+    assert list(eq["number"]) == [0, 2] and list(eq["label"]) == ["uniform-0.5", "search"]  # trial 1 not trained
+    assert list(eq["accuracy"]) == [0.9, 0.95] and list(eq["energy_pj.a"]) == [10.0, 6.0]
+    assert list(eq["edp.a"]) == [30.0, 12.0]

@@ -51,6 +51,15 @@ def test_tiny_search_writes_every_output(two_runs):
         assert (out / ckpt).is_file()
     results = pd.read_csv(out / "front" / "simulate" / "results.csv")
     assert set(results["arch"]) == {"eyeriss_v2"} and (results["energy_pj"] > 0).all()
+    # every baseline is trained in full too (those off the front under baselines/) and simulated with the
+    # front, so that summary.md compares the two at equal training as well as by the proxy
+    for n in trials[trials["label"].str.match(r"(uniform|global)-")]["number"]:
+        folder = "front" if n in set(front["number"]) else "baselines"
+        assert (out / folder / f"{n:05d}" / "model.pt").is_file(), n
+    assert len(set(results["checkpoint"])) == len(set(front["number"]) | {0, 1})
+    summary = (out / "summary.md").read_text()
+    assert "by the proxy accuracy" in summary
+    assert "at equal training (the front and every baseline fine-tuned 0 epochs, simulated exactly)" in summary
 
 
 def test_front_checkpoints_feed_report(two_runs, tmp_path):
