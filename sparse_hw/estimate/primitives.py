@@ -556,6 +556,15 @@ def free(cls: str, area: float, why: str) -> Priced:
 
 
 # ------------------------------------------------------------------------------------- dispatch
+def _aladdin_node(attrs: dict[str, Any]) -> bool:
+    """Whether Aladdin's table plug-in prices at this component's node: its tables are 40 nm figures it
+    reports at 40 and 45 nm only. Accelergy 0.4 gave a smartbuffer's address generators (``width`` and
+    ``n_bits`` both set) to Aladdin at 45 nm (example_designs simba_like, simple_weight_stationary) but to
+    NeuroSim at 32 nm (eyeriss_like: "Neurosim Plug-In" in its ERT_summary)."""
+    node = tables.node_nm(_attr(attrs, "technology", default="45nm"))
+    return node is not None and 40 <= node <= 45
+
+
 def price(cls: str, attrs: dict[str, Any], component: str) -> Priced:
     """Price one primitive; raises `EstimateError` (naming the key) for an unknown class."""
     low = cls.lower()
@@ -569,8 +578,8 @@ def price(cls: str, attrs: dict[str, Any], component: str) -> Priced:
         return aladdin_reg(attrs, cls, component)
     if low in ("adc", "dac"):
         return converter(low.upper(), attrs, cls, component)
-    if (low == "intadder" and "global_cycle_seconds" in attrs and _attr(attrs, "width", "datawidth") is None
-            and _attr(attrs, "n_bits", "precision") is not None):
+    if (low == "intadder" and "global_cycle_seconds" in attrs and _attr(attrs, "n_bits", "precision") is not None
+            and (_attr(attrs, "width", "datawidth") is None or not _aladdin_node(attrs))):
         return neurosim_adder(attrs, cls, component)
     if low in ("intadder", "intmultiplier") and "global_cycle_seconds" in attrs:
         # Accelergy 0.4 prices these with its Aladdin plug-in (recorded estimator Aladdin_table), at the

@@ -74,3 +74,20 @@ def test_eyeriss_like_metadata_glb_address_generation():
     assert _energy(_models_only(files, "shared_glb", Emulation("0.3", 5)), "address_generation") == 0.03749
     assert _energy(_models_only(files, "shared_glb", Emulation()), "address_generation") == pytest.approx(
         0.0253276, abs=1e-6)
+
+
+def test_v04_address_generator_adders_go_to_neurosim_off_aladdins_nodes():
+    """Accelergy 0.4 priced a smartbuffer's address-generator intadder (width and n_bits both set) with
+    Aladdin's table at 45 nm (example_designs simba_like) but with NeuroSim at 32 nm (eyeriss_like's
+    ERT_summary: "Neurosim Plug-In"), whose 4-bit adder leaks 8.3e-7 pJ a cycle there, not Aladdin's
+    ~2e-4: held out, eyeriss_like's ifmap_spad leak was 4.7x the recorded 0.000101 pJ before."""
+    from sparse_hw.estimate import primitives
+
+    attrs = {"n_bits": 4, "precision": 4, "width": 4, "global_cycle_seconds": 1e-9}
+    at32 = primitives.price("intadder", {**attrs, "technology": "32nm"}, "address_generators[0]")
+    at45 = primitives.price("intadder", {**attrs, "technology": "45nm"}, "address_generators[0]")
+    assert "NeuroSim" in at32.estimator and at32.energy["leak"] == pytest.approx(8.3e-7, rel=0.01)
+    assert "NeuroSim" not in at45.estimator
+    # without a width, Aladdin cannot price it at any node: NeuroSim at 45 nm too (the ISPASS'20 v0.4 runs)
+    bare = primitives.price("intadder", {"n_bits": 4, "global_cycle_seconds": 1e-9, "technology": "45nm"}, "a")
+    assert "NeuroSim" in bare.estimator
