@@ -347,10 +347,13 @@ def check_out_file(
     ours: Callable[[Path], bool] | None = None,
 ) -> None:
     """Refuse an output file whose replacement could lose data: a folder, an input, or (without ``force``)
-    an existing file that ``ours`` does not recognise as a sparse-hw output."""
+    an existing file that ``ours`` does not recognise as a sparse-hw output. A ``path`` given as text that ends
+    in a separator (``--out m/``) names a folder, even where none exists yet."""
+    folder = isinstance(path, str) and path.endswith(("/", os.sep))
     path = Path(path)
-    if path.is_dir():
-        _refuse("the output path is a folder; sparse-hw writes a file there and never replaces a folder", path,
+    if path.is_dir() or folder:
+        what = "is a folder" if path.is_dir() else "ends in a separator, so it names a folder"
+        _refuse(f"the output path {what}; sparse-hw writes a file there and never replaces a folder", path,
                 f"name a file, e.g. {path / 'model.pt'}", option)
     for parent in path.parents:
         if parent.exists():

@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
                                "weights along the input channels kept; implies the sparsity 1 - N/M."),
         epochs: int = typer.Option(10, "--epochs", help="Dense training epochs."),
         seed: int = typer.Option(0, "--seed", help="Seed of data, initialization and shuffling."),
-        out: Path = typer.Option(..., "--out", help="Checkpoint file to write."),
+        out: str = typer.Option(..., "--out", help="Checkpoint file to write."),  # str: `m/` keeps its slash
         force: bool = typer.Option(
             False, "--force", help="Replace --out even when it is not a sparse-hw checkpoint (never an input)."
         ),
@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
             "admm_rho_growth": admm_rho_growth, "admm_update_every": admm_update_every,
             "structured_importance": structured_importance, "structured_global": structured_global,
             "init_checkpoint": init, "trust_checkpoint": trust_checkpoint, "threads": threads,
-            "measure_latency": not no_latency, "out": out,
+            "measure_latency": not no_latency, "out": Path(out),
         }
         config = load_train_config(settings)
         from ..train import train

@@ -168,6 +168,9 @@ CASES: dict[str, Case] = {
     "extract-seed-huge": Case(lambda b, c: _extract(_ckpt(b, c), "--seed", BIG), ("'seed'", "4294967295")),
     "train-seed-negative": Case(lambda b, c: ["train", "--model", "lenet5", "--data", "digits", "--epochs", "0",
                                               "--seed", "-1", "--out", "m.pt"], ("'seed'", "greater than or equal")),
+    # `--out m/` names a folder: a file named m was written instead (item 1: never a file for a folder)
+    "train-out-trailing-slash": Case(lambda b, c: ["train", "--model", "lenet5", "--data", "digits", "--epochs",
+                                                   "0", "--out", "m/"], ("--out", "names a folder", "m/model.pt")),
     "run-seed-huge": Case(lambda b, c: _run(c, seed=2**70), ("run.yaml", "'seed'", "less than or equal")),
     "search-seed-negative": Case(lambda b, c: _search(c, seed=-1), ("s.yaml", "'seed'")),
     # process and grid bombs: --jobs 100000 hung the machine starting processes (item 5)
