@@ -22,35 +22,21 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 import typer
-import yaml
 from typer.testing import CliRunner
 
-from tests.extract.helpers import LENET_DIGITS, lenet_checkpoint
+from tests.extract.helpers import LENET_DIGITS
+from tests.reliability.tiny import RUN, Case, assert_case_refused, cli_in, run_config, snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 # ------------------------------------------------------------------------------------------- inputs
-@pytest.fixture(scope="module")
-def base(tmp_path_factory) -> Path:
-    """A tiny LeNet-5 checkpoint, its extract folder and a small simulate folder (made in-process, seconds)."""
-    from sparse_hw.extract.api import extract
-    from tests.report import report_fixture_data as fx
-
-    root = tmp_path_factory.mktemp("bad_inputs_base")
-    ckpt = lenet_checkpoint(root / "ok.pt")
-    extract(ckpt, out=root / "ex", calib_samples=8, batch_size=8, seed=0)
-    fx.write_simulate_dir(root / "sim")
-    return root
-
-
 def _checkpoint(base: Path, dest: Path, *, meta: dict | None = None, state: Callable[[dict], None] | None = None,
                 plain: bool = False) -> Path:
     """A copy of the tiny checkpoint with metadata fields replaced and/or tensors edited."""
@@ -117,33 +103,7 @@ def _edited_results(base: Path, dest: Path, column: str, value: float) -> Path:
     return dest
 
 
-RUN = {
-    "name": "bad",
-    "out": "out",
-    "train": {"model": "lenet5", "data": "digits", "epochs": 1, "measure_latency": False},
-    "checkpoints": [{"name": "dense"}],
-    "extract": {"calib_samples": 8},
-    "simulate": {"archs": ["eyeriss_like"]},
-}
-
-
-def _run_config(case: Path, **changes) -> list[str]:
-    cfg = json.loads(json.dumps(RUN)) | changes
-    path = case / "run.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return ["run", "run.yaml"]
-
-
 # ------------------------------------------------------------------------------------------- cases
-@dataclass(frozen=True)
-class Case:
-    """argv builder (gets the base inputs and the case folder, the process's working folder) and the
-    words the error must contain (the file or flag, the key, what is wrong)."""
-
-    build: Callable[[Path, Path], list[str]]
-    says: tuple[str, ...]
-
-
 def _extract(ckpt: str, *extra: str) -> list[str]:
     return ["extract", ckpt, "--out", "out", "--calib-samples", "8", *extra]
 
@@ -281,79 +241,49 @@ CASES: dict[str, Case] = {
         ["report", str(shutil.copytree(b / "sim", c / "sim")), "--extract", str(c / "ex"), "--out", "out"])[-1],
         ("weight_hist.csv", "count", "-4")),
     # run: the whole configuration is checked before anything trains (item 7)
-    "run-out-escapes": Case(lambda b, c: _run_config(c, out="../../.."), ("run.yaml", "'out'", "..")),
-    "run-name-escapes": Case(lambda b, c: _run_config(c, name="../../x"), ("run.yaml", "'name'", "folder name")),
-    "run-checkpoint-name-escapes": Case(lambda b, c: _run_config(c, checkpoints=[{"name": ".."}]),
+    "run-out-escapes": Case(lambda b, c: run_config(c, out="../../.."), ("run.yaml", "'out'", "..")),
+    "run-name-escapes": Case(lambda b, c: run_config(c, name="../../x"), ("run.yaml", "'name'", "folder name")),
+    "run-checkpoint-name-escapes": Case(lambda b, c: run_config(c, checkpoints=[{"name": ".."}]),
                                         ("run.yaml", "checkpoints.0.name", "folder name")),
-    "run-unknown-arch": Case(lambda b, c: _run_config(c, simulate={"archs": ["eyeriss_likee"]}),
+    "run-unknown-arch": Case(lambda b, c: run_config(c, simulate={"archs": ["eyeriss_likee"]}),
                              ("run.yaml", "simulate.archs[0]", "eyeriss_likee")),
-    "run-unknown-model": Case(lambda b, c: _run_config(c, train=RUN["train"] | {"model": "lenet6"}),
+    "run-unknown-model": Case(lambda b, c: run_config(c, train=RUN["train"] | {"model": "lenet6"}),
                               ("run.yaml", "checkpoints[dense].model", "lenet6")),
-    "run-unknown-dataset": Case(lambda b, c: _run_config(c, train=RUN["train"] | {"data": "cifar"}),
+    "run-unknown-dataset": Case(lambda b, c: run_config(c, train=RUN["train"] | {"data": "cifar"}),
                                 ("run.yaml", "checkpoints[dense].data", "cifar10")),
-    "run-unknown-method": Case(lambda b, c: _run_config(c, checkpoints=[{"name": "a", "methods": ["gmpp"],
+    "run-unknown-method": Case(lambda b, c: run_config(c, checkpoints=[{"name": "a", "methods": ["gmpp"],
                                                                          "sparsity": 0.5}]),
                                ("run.yaml", "checkpoints[a].methods", "gmpp")),
-    "run-lr-inf": Case(lambda b, c: _run_config(c, train=RUN["train"] | {"lr": math.inf}),
+    "run-lr-inf": Case(lambda b, c: run_config(c, train=RUN["train"] | {"lr": math.inf}),
                        ("run.yaml", "checkpoints[dense].lr", "finite")),
-    "run-unknown-engine-and-backend": Case(lambda b, c: _run_config(c, simulate={
+    "run-unknown-engine-and-backend": Case(lambda b, c: run_config(c, simulate={
         "archs": ["eyeriss_like"], "engine": "spark", "backend": "magic"}),
         ("run.yaml", "simulate.engine", "simulate.backend", "2 problems")),
-    "run-baseline-not-simulated": Case(lambda b, c: _run_config(c, report={"baseline": "eyeriss_v2"}),
+    "run-baseline-not-simulated": Case(lambda b, c: run_config(c, report={"baseline": "eyeriss_v2"}),
                                        ("run.yaml", "report.baseline", "eyeriss_v2")),
-    "run-empty-out": Case(lambda b, c: _run_config(c, out=""), ("run.yaml", "'out'", "empty")),
-    "run-missing-init-checkpoint": Case(lambda b, c: _run_config(c, train=RUN["train"] | {
+    "run-empty-out": Case(lambda b, c: run_config(c, out=""), ("run.yaml", "'out'", "empty")),
+    "run-missing-init-checkpoint": Case(lambda b, c: run_config(c, train=RUN["train"] | {
         "init_checkpoint": "no/such.pt"}), ("run.yaml", "checkpoints[dense].init_checkpoint", "no/such.pt")),
-    "run-epochs-bomb": Case(lambda b, c: _run_config(c, train=RUN["train"] | {"epochs": 10**12}),
+    "run-epochs-bomb": Case(lambda b, c: run_config(c, train=RUN["train"] | {"epochs": 10**12}),
                             ("run.yaml", "checkpoints[dense].epochs", "10000")),
-    "run-sparsity-nan": Case(lambda b, c: _run_config(c, checkpoints=[{"name": "a", "methods": ["l1"],
+    "run-sparsity-nan": Case(lambda b, c: run_config(c, checkpoints=[{"name": "a", "methods": ["l1"],
                                                                        "sparsity": math.nan}]),
                              ("run.yaml", "checkpoints[a].sparsity'", "finite")),
-    "run-unknown-dialect": Case(lambda b, c: _run_config(c, extract={"dialect": "v9"}),
+    "run-unknown-dialect": Case(lambda b, c: run_config(c, extract={"dialect": "v9"}),
                                 ("run.yaml", "extract.dialect", "v9")),
 }
 
 
-def _snapshot(root: Path) -> dict[str, bytes | None]:
-    """Every entry under ``root`` (hidden ones and symlinks too): files with their bytes, folders as None."""
-    out: dict[str, bytes | None] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in sorted(dirnames + filenames):
-            p = Path(dirpath) / name
-            rel = p.relative_to(root).as_posix()
-            if p.is_symlink():
-                out[rel] = os.readlink(p).encode()
-            else:
-                out[rel] = None if p.is_dir() else p.read_bytes()
-    return out
-
-
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", COLUMNS="400")
-    return subprocess.run([sys.executable, "-m", "sparse_hw", *args], capture_output=True, text=True, timeout=180,
-                          cwd=cwd, env=env, stdin=subprocess.DEVNULL)
-
-
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_is_refused_cleanly(name: str, base: Path, tmp_path: Path) -> None:
-    case = CASES[name]
-    args = case.build(base, tmp_path)
-    before = _snapshot(tmp_path)
-    proc = _run(args, tmp_path)
-    err = proc.stderr
-    assert proc.returncode == 2, (proc.returncode, proc.stdout[-1500:], err[-1500:])
-    assert "Traceback" not in err + proc.stdout and "internal error" not in err, err[-3000:]
-    for word in case.says:
-        assert word in err, (word, err[-3000:])
-    assert "Fix:" in err, err[-3000:]
-    assert _snapshot(tmp_path) == before, "the refused command wrote or deleted files"
+    assert_case_refused(CASES[name], base, tmp_path)
 
 
 # ------------------------------------------------------------------------------------------- legal twins
 def test_a_dataset_path_the_user_confirms_is_used(base: Path, tmp_path: Path) -> None:
     """The refusal above is about confirmation, not the path: --data with the dataset runs as usual."""
     ckpt = _checkpoint(base, tmp_path / "m.pt", meta={"dataset": "imagefolder:/no/such/folder"})
-    proc = _run(_extract(str(ckpt), "--data", "digits"), tmp_path)
+    proc = cli_in(_extract(str(ckpt), "--data", "digits"), tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "out" / "layers.csv").is_file()
 
@@ -369,13 +299,13 @@ def test_a_write_past_the_size_limit_exits_2_and_leaves_nothing(base: Path, tmp_
         resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
 
     ckpt = shutil.copy(base / "ok.pt", tmp_path / "ok.pt")
-    before = _snapshot(tmp_path)
+    before = snapshot(tmp_path)
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", COLUMNS="400", PYTHONDONTWRITEBYTECODE="1")
     proc = subprocess.run([sys.executable, "-m", "sparse_hw", *_extract(str(ckpt))], capture_output=True, text=True,
                           timeout=180, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, preexec_fn=limit)
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
     assert "size limit" in proc.stderr and "Fix:" in proc.stderr and "Traceback" not in proc.stderr
-    assert _snapshot(tmp_path) == before
+    assert snapshot(tmp_path) == before
 
 
 # ------------------------------------------------------------------------------------------- in-process

@@ -18,12 +18,9 @@ folder (items 1, 7). Legal twins at the end must still exit 0.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -31,25 +28,12 @@ import pytest
 import torch
 import yaml
 
-from tests.extract.helpers import lenet_checkpoint
 from tests.reference_cases import input_files
+from tests.reliability.tiny import Case, assert_case_refused, cli_in, run_config
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_CASE = "ref__gating__resnet18_conv4x__w0.5_i0.5__model__fixmap"
 MAPPER_CASE = "ref__compression__alexnet_conv3__exercise_densities__mapper"
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory) -> Path:
-    """A tiny LeNet-5 checkpoint, its extract folder and a small simulate folder (made in-process, seconds)."""
-    from sparse_hw.extract.api import extract
-    from tests.report import report_fixture_data as fx
-
-    root = tmp_path_factory.mktemp("hostile_more_base")
-    ckpt = lenet_checkpoint(root / "ok.pt")
-    extract(ckpt, out=root / "ex", calib_samples=8, batch_size=8, seed=0)
-    fx.write_simulate_dir(root / "sim")
-    return root
 
 
 # ------------------------------------------------------------------------------------------- builders
@@ -101,21 +85,6 @@ def _sweep(*extra: str) -> Callable[[Path, Path], list[str]]:
     return lambda b, c: ["sweep", "eyeriss_like", _ex(b, c), "--out", "out", "--jobs", "1", *extra]
 
 
-RUN = {
-    "name": "more",
-    "out": "out",
-    "train": {"model": "lenet5", "data": "digits", "epochs": 1, "measure_latency": False},
-    "checkpoints": [{"name": "dense"}],
-    "extract": {"calib_samples": 8},
-    "simulate": {"archs": ["eyeriss_like"]},
-}
-
-
-def _run(c: Path, **changes) -> list[str]:
-    (c / "run.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(RUN)) | changes))
-    return ["run", "run.yaml"]
-
-
 def _search(c: Path, **changes) -> list[str]:
     cfg = yaml.safe_load((REPO / "examples" / "lenet5_search.yaml").read_text()) | {"out": "sout"} | changes
     (c / "s.yaml").write_text(yaml.safe_dump(cfg))
@@ -151,15 +120,6 @@ def _map(*extra: str) -> Callable[[Path, Path], list[str]]:
 
 
 # ------------------------------------------------------------------------------------------- cases
-@dataclass(frozen=True)
-class Case:
-    """argv builder (gets the base inputs and the case folder, the process's working folder) and the words
-    the error must contain."""
-
-    build: Callable[[Path, Path], list[str]]
-    says: tuple[str, ...]
-
-
 BIG = str(2**70)
 PERMUTATION = "permutation: MCRSNPQ"
 CASES: dict[str, Case] = {
@@ -171,12 +131,12 @@ CASES: dict[str, Case] = {
     # `--out m/` names a folder: a file named m was written instead (item 1: never a file for a folder)
     "train-out-trailing-slash": Case(lambda b, c: ["train", "--model", "lenet5", "--data", "digits", "--epochs",
                                                    "0", "--out", "m/"], ("--out", "names a folder", "m/model.pt")),
-    "run-seed-huge": Case(lambda b, c: _run(c, seed=2**70), ("run.yaml", "'seed'", "less than or equal")),
+    "run-seed-huge": Case(lambda b, c: run_config(c, seed=2**70), ("run.yaml", "'seed'", "less than or equal")),
     "search-seed-negative": Case(lambda b, c: _search(c, seed=-1), ("s.yaml", "'seed'")),
     # process and grid bombs: --jobs 100000 hung the machine starting processes (item 5)
     "simulate-jobs-bomb": Case(lambda b, c: _simulate(_ex(b, c), "--jobs", "100000"), ("'jobs'", "100000")),
     "sweep-jobs-bomb": Case(_sweep("--set", "shared_glb.depth=1024", "--jobs", "100000"), ("'jobs'", "100000")),
-    "run-workers-bomb": Case(lambda b, c: _run(c, simulate={"archs": ["eyeriss_like"], "workers": 100000}),
+    "run-workers-bomb": Case(lambda b, c: run_config(c, simulate={"archs": ["eyeriss_like"], "workers": 100000}),
                              ("run.yaml", "simulate.workers", "100000")),
     "sweep-grid-bomb": Case(_sweep("--set", "shared_glb.depth=" + ",".join(map(str, range(1, 2001))),
                                    "--set", "DRAM.width=" + ",".join(map(str, range(1, 2001)))),
@@ -184,7 +144,7 @@ CASES: dict[str, Case] = {
     # a Dask address that is none was an internal error, in `run` after the checkpoints had trained (item 6)
     "simulate-scheduler-garbage": Case(lambda b, c: _simulate(_ex(b, c), "--engine", "dask", "--scheduler",
                                                               "nonsense:::"), ("'scheduler'", "nonsense:::")),
-    "run-scheduler-garbage": Case(lambda b, c: _run(c, simulate={"archs": ["eyeriss_like"], "engine": "dask",
+    "run-scheduler-garbage": Case(lambda b, c: run_config(c, simulate={"archs": ["eyeriss_like"], "engine": "dask",
                                                                  "scheduler": "zz://x:1"}),
                                   ("run.yaml", "simulate.scheduler", "'zz'")),
     # mapper options: a negative budget read as "already out of time", --mode genetic ran the random search
@@ -206,7 +166,7 @@ CASES: dict[str, Case] = {
     "simulate-folder-twice": Case(lambda b, c: _simulate(_ex(b, c), "ex/"), ("ex", "given twice")),
     "simulate-arch-twice": Case(lambda b, c: _simulate(_ex(b, c), "--arch", "eyeriss_like"),
                                 ("--arch", "eyeriss_like", "twice")),
-    "run-arch-twice": Case(lambda b, c: _run(c, simulate={"archs": ["eyeriss_like", "eyeriss_like"]}),
+    "run-arch-twice": Case(lambda b, c: run_config(c, simulate={"archs": ["eyeriss_like", "eyeriss_like"]}),
                            ("run.yaml", "simulate.archs", "twice")),
     "simulate-layer-name-twice": Case(lambda b, c: _simulate(_ex(b, c, _layers(
         lambda df: df.__setitem__("layer", ["conv1", "conv1", *df["layer"][2:]])))),
@@ -253,49 +213,22 @@ CASES: dict[str, Case] = {
                                    ("nope", "--extract", "not found")),
     # `out: /` wrote the run's stages into the root folder
     "run-out-foreign-folder": Case(lambda b, c: ((c / "mine").mkdir(), (c / "mine" / "notes.md").write_text("x"),
-                                                 _run(c, out="mine"))[-1], ("run.yaml", "'out'", "notes.md")),
-    "run-out-beside-config": Case(lambda b, c: _run(c, out="."), ("run.yaml", "'out'", "run.yaml")),
+                                                 run_config(c, out="mine"))[-1], ("run.yaml", "'out'", "notes.md")),
+    "run-out-beside-config": Case(lambda b, c: run_config(c, out="."), ("run.yaml", "'out'", "run.yaml")),
     "search-out-foreign-folder": Case(lambda b, c: ((c / "mine").mkdir(), (c / "mine" / "notes.md").write_text("x"),
                                                     _search(c, out="mine"))[-1], ("s.yaml", "'out'", "notes.md")),
     "search-cache-escapes": Case(lambda b, c: _search(c, cache="../../c"), ("s.yaml", "'cache'", "'..'")),
 }
 
 
-def _snapshot(root: Path) -> dict[str, bytes | None]:
-    """Every entry under ``root`` (hidden ones and links too): files with their bytes, folders as None."""
-    out: dict[str, bytes | None] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in sorted(dirnames + filenames):
-            p = Path(dirpath) / name
-            rel = p.relative_to(root).as_posix()
-            out[rel] = os.readlink(p).encode() if p.is_symlink() else None if p.is_dir() else p.read_bytes()
-    return out
-
-
-def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", COLUMNS="400")
-    return subprocess.run([sys.executable, "-m", "sparse_hw", *args], check=False, capture_output=True, text=True,
-                          timeout=120, cwd=cwd, env=env, stdin=subprocess.DEVNULL)
-
-
 @pytest.mark.parametrize("name", list(CASES))
 def test_more_bad_input_is_refused_cleanly(name: str, base: Path, tmp_path: Path) -> None:
-    case = CASES[name]
-    args = case.build(base, tmp_path)
-    before = _snapshot(tmp_path)
-    proc = _cli(args, tmp_path)
-    err = " ".join(proc.stderr.split())  # one line: rich wraps long messages
-    assert proc.returncode == 2, (proc.returncode, proc.stdout[-1500:], proc.stderr[-1500:])
-    assert "Traceback" not in proc.stderr + proc.stdout and "internal error" not in err, err[-3000:]
-    for word in case.says:
-        assert word in err, (word, err[-3000:])
-    assert "Fix:" in err, err[-3000:]
-    assert _snapshot(tmp_path) == before, "the refused command wrote or deleted files"
+    assert_case_refused(CASES[name], base, tmp_path)
 
 
 # ------------------------------------------------------------------------------------------- legal twins
 def _ok(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    proc = _cli(args, cwd)
+    proc = cli_in(args, cwd)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     return proc

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from tests.extract.helpers import lenet_checkpoint
 
@@ -26,12 +31,22 @@ def tiny_project(root: Path) -> tuple[Path, Path]:
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:
-    """Every entry under ``root`` (hidden ones too): files with their bytes, folders as None."""
+    """Every entry under ``root`` (hidden ones and links too): files with their bytes, folders as None, a
+    link as its target (never followed: a link to a folder outside is one entry, not that folder's files)."""
     out: dict[str, bytes | None] = {}
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).as_posix()
-        out[rel] = None if p.is_dir() else p.read_bytes()
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in sorted(dirnames + filenames):
+            p = Path(dirpath) / name
+            rel = p.relative_to(root).as_posix()
+            out[rel] = os.readlink(p).encode() if p.is_symlink() else None if p.is_dir() else p.read_bytes()
     return out
+
+
+def cli_in(args: list[str], cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
+    """``python -m sparse_hw ARGS`` run in ``cwd`` (the case folder), one thread, wide lines, no stdin."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", COLUMNS="400")
+    return subprocess.run([sys.executable, "-m", "sparse_hw", *args], check=False, capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env=env, stdin=subprocess.DEVNULL)
 
 
 def stable_results(folder: Path) -> dict[str, bytes]:
@@ -57,3 +72,44 @@ def cli_env() -> dict[str, str]:
 def leftovers(folder: Path) -> list[str]:
     """Our hidden temporaries, backups and locks in ``folder`` (what a killed run could leave)."""
     return sorted(p.name for p in folder.iterdir() if ".sparse-hw-" in p.name or p.name.endswith(".sparse-hw.lock"))
+
+
+@dataclass(frozen=True)
+class Case:
+    """A hostile input: its argv builder (gets the base inputs and the case folder, the process's working
+    folder) and the words the error must contain (the file or flag, the key, what is wrong)."""
+
+    build: Callable[[Path, Path], list[str]]
+    says: tuple[str, ...]
+
+
+#: A one-checkpoint run configuration (LeNet-5 on digits, 1 epoch): what the run-config cases edit.
+RUN = {
+    "name": "bad",
+    "out": "out",
+    "train": {"model": "lenet5", "data": "digits", "epochs": 1, "measure_latency": False},
+    "checkpoints": [{"name": "dense"}],
+    "extract": {"calib_samples": 8},
+    "simulate": {"archs": ["eyeriss_like"]},
+}
+
+
+def run_config(case: Path, **changes) -> list[str]:
+    """``RUN`` with top-level ``changes`` written to ``case/run.yaml``; the argv that runs it."""
+    (case / "run.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(RUN)) | changes))
+    return ["run", "run.yaml"]
+
+
+def assert_case_refused(case: Case, base: Path, folder: Path) -> None:
+    """Run ``case`` in ``folder``: exit 2, no traceback or "internal error", its words and a fix in the
+    error, and ``folder`` (every input and the ``--out`` target) unchanged byte for byte."""
+    args = case.build(base, folder)
+    before = snapshot(folder)
+    proc = cli_in(args, folder)
+    err = " ".join(proc.stderr.split())  # one line: rich wraps long messages
+    assert proc.returncode == 2, (proc.returncode, proc.stdout[-1500:], proc.stderr[-1500:])
+    assert "Traceback" not in proc.stderr + proc.stdout and "internal error" not in err, err[-3000:]
+    for word in case.says:
+        assert word in err, (word, err[-3000:])
+    assert "Fix:" in err, err[-3000:]
+    assert snapshot(folder) == before, "the refused command wrote or deleted files"
