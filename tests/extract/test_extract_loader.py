@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from sparse_hw.errors import CheckpointError, DataError
+from sparse_hw.errors import CheckpointError, ConfigError, DataError
 from sparse_hw.extract import extract
 from sparse_hw.extract.loader import fold_prune_masks, read_checkpoint, tensors_sha256
 from sparse_hw.io import sha256_file
@@ -189,7 +189,9 @@ def test_corrupt_and_missing_files(tmp_path: Path) -> None:
     assert "corrupt.pt" in info.value.render() and "Fix:" in info.value.render()
     with pytest.raises(CheckpointError, match="does not exist"):
         extract(tmp_path / "nope.pt", out=tmp_path / "ex")
-    with pytest.raises(CheckpointError, match="folder"):
+    with pytest.raises(CheckpointError, match="folder"):  # a folder given as the checkpoint
+        extract(tmp_path, out=tmp_path.with_name(tmp_path.name + "-ex"))
+    with pytest.raises(ConfigError, match="inside the input folder"):  # and an --out inside it, refused first
         extract(tmp_path, out=tmp_path / "ex")
 
 
