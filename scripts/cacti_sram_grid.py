@@ -40,8 +40,8 @@ PROVENANCE = ("# CACTI 7.0 (github.com/HewlettPackard/cacti 1ffd8df, built -O2) 
 WORDS = ((4, 8), (4, 16), (4, 24), (4, 32), (8, 64), (16, 128), (32, 256), (64, 512), (128, 1024))
 DEPTHS = tuple(64 * 2**k for k in range(11))  # words per array, the plug-in's minimum 64 up to 65536
 #: half and quarter steps between them: CACTI picks a new organisation every few sizes, so every node
-#: is sampled every 1.41 x and 45 nm (and one bank at every node) every 1.19 x, to keep the
-#: interpolation's steps small
+#: is sampled every 1.41 x and 45 nm (and one, two and four banks at every node) every 1.19 x and at
+#: 1.5 x powers of two, to keep the interpolation's steps small
 HALF = tuple(round(64 * 2 ** (k + 0.5)) for k in range(10))
 QUARTER = tuple(round(64 * 2 ** (k + q)) for k in range(10) for q in (0.25, 0.75))  # 45 nm: every 1.19 x
 THREE_HALVES = tuple(96 * 2**k for k in range(10))
@@ -88,7 +88,14 @@ NODES = ((45, FULL), (32, CORE), (65, CORE), (22, CORE), (90, CORE), (40, CORE),
          # around them on this denser grid: 43 % worst instead of 29 % in 40 runs, so they are not run)
          *((n, {"banks": (1,), "ports": (1,), "words": WORDS, "depths": QUARTER}) for n in OTHER + MID),
          # ... and 1.5 x a power of two at 45 nm, where CACTI often reorganises (768, 3072: sizes designs use)
-         (45, {"banks": (1, 2, 4, 8, 16), "ports": (1,), "words": WORDS + BETWEEN, "depths": THREE_HALVES}))
+         (45, {"banks": (1, 2, 4, 8, 16), "ports": (1,), "words": WORDS + BETWEEN, "depths": THREE_HALVES}),
+         # issue 12 again: CACTI reorganises at other sizes at each node (40 x 1703, 2 banks: ~1400 words at
+         # 45 nm, 2048 at 65-90 nm), so the other nodes get 1.5 x a power of two for one to four banks, then
+         # every 1.19 x for two and four banks (the worst off-grid cases were there)
+         *((n, {"banks": (1, 2, 4), "ports": (1,), "words": WORDS, "depths": THREE_HALVES}) for n in OTHER + MID),
+         *((n, {"banks": (2, 4), "ports": (1,), "words": WORDS, "depths": QUARTER}) for n in OTHER + MID),
+         # ... and both for two ports, one bank (the worst left: 8 x 7863 and 72 x 33581 with 2 ports)
+         *((n, {"banks": (1,), "ports": (2,), "words": WORDS, "depths": THREE_HALVES + QUARTER}) for n in OTHER + MID))
 
 
 def run(cacti_dir: str, template: str, node: int, size: int, block: int, bus: int, banks: int, ports: int):

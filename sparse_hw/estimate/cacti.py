@@ -19,7 +19,8 @@ plug-in nodes under 22 nm). `figures_v04` applies today's plug-in rules (v0.4 in
 same grid. ``data/cacti_sram_check.csv`` and ``data/cacti_sram_check2.csv`` hold CACTI runs off the
 grid: the interpolation's error (tests/estimate/test_estimate_cacti.py). Its worst cases are sizes
 where CACTI reorganises the array at another size at the target node than at 45 nm; only denser
-runs at that node remove them.
+runs at that node remove them (every node has 1.5 x powers of two and quarter steps for one to four
+banks, one port, and for one bank, two ports: check2's worst read went from 39 % to 15 %).
 """
 
 from __future__ import annotations
