@@ -118,4 +118,35 @@ def main() -> None:
     code = call(sys.argv[1:], _root)
     if code is not None:
         finish(code)  # sys.exit(code), less the interpreter's teardown in a plain CLI process (`_process`)
-    sys.exit(_app_for(sys.argv[1:])(prog_name="sparse-hw", standalone_mode=True))
+    sys.exit(_typer_main(_app_for(sys.argv[1:])))
+
+
+def _typer_main(app: typer.Typer) -> int:
+    """typer's own run (its messages and exit codes), except that a usage error -- an unknown option, a
+    value typer refuses, a missing argument -- also says where the fix is, as every sparse-hw error does
+    (issue 15: "the file and key named, and a fix"); typer's panel names only the problem."""
+    import typer
+    from typer.core import HAS_RICH
+
+    # click's exception classes, as this typer has them (recent typers carry their own copy of click)
+    usage_error, click_exception = (next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
+                                    for name in ("UsageError", "ClickException"))
+    try:
+        rv = app(prog_name="sparse-hw", standalone_mode=False)
+    except click_exception as exc:
+        if HAS_RICH and app.rich_markup_mode is not None:  # what typer's standalone mode prints
+            from typer import rich_utils
+
+            rich_utils.rich_format_error(exc)
+        else:
+            exc.show()
+        ctx = getattr(exc, "ctx", None)
+        if isinstance(exc, usage_error) and exc.__class__.__name__ != "NoArgsIsHelpError":
+            path = ctx.command_path if ctx is not None else "sparse-hw"
+            print(f"Fix: see `{path} --help` for the options and arguments it takes and the values they accept",
+                  file=sys.stderr)
+        return exc.exit_code
+    except typer.Abort:
+        print("Aborted!", file=sys.stderr)
+        return 1
+    return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
