@@ -220,8 +220,7 @@ def aladdin_sram_mid_2021(attrs: dict[str, Any], width: float, depth: float, pri
     for the 8 x 128 and 4 x 1, Cacti for the 20 x 32 and 8 x 192). The rule that gives every one of
     them: Aladdin's actions up to 128 words at any width, Aladdin's area up to 16 bits x 128 words,
     else ``priced``'s (CACTI / dummy_table)."""
-    node = tables.node_nm(_attr(attrs, "technology", default="45nm"))
-    if node is None or not 40 <= node <= 45 or depth > 128:
+    if not _aladdin_node(_attr(attrs, "technology", default="45nm")) or depth > 128:
         return None
     al_e, al_a, al_src = aladdin_storage(width, depth, attrs, component)
     why = "mid-2021 Aladdin plug-in (6c4ddf5: a 40/45 nm SRAM's {} as a regfile): "
@@ -329,10 +328,16 @@ def _sram_v04(attrs: dict[str, Any], width: float, depth: float, banks: float, t
 def _aladdin_scale(tech: str) -> tuple[float, float, str]:
     """Aladdin's tables are 40 nm figures that Accelergy's plug-in reports unchanged at 40 and 45 nm
     (recorded: regfile 8 x 64 is 0.42 pJ at both); other nodes scale from 45 nm."""
-    node = tables.node_nm(tech)
-    if node is not None and 40 <= node <= 45:
+    if _aladdin_node(tech):
         return 1.0, 1.0, ""
     return tables.scale_factors(tech)
+
+
+def _aladdin_node(tech: Any) -> bool:
+    """Whether ``tech`` is a node Aladdin's table plug-in prices at: its tables are 40 nm figures it
+    reports at 40 and 45 nm only."""
+    node = tables.node_nm(tech)
+    return node is not None and 40 <= node <= 45
 
 
 # ---------------------------------------------------------------------------------- arithmetic
@@ -556,15 +561,6 @@ def free(cls: str, area: float, why: str) -> Priced:
 
 
 # ------------------------------------------------------------------------------------- dispatch
-def _aladdin_node(attrs: dict[str, Any]) -> bool:
-    """Whether Aladdin's table plug-in prices at this component's node: its tables are 40 nm figures it
-    reports at 40 and 45 nm only. Accelergy 0.4 gave a smartbuffer's address generators (``width`` and
-    ``n_bits`` both set) to Aladdin at 45 nm (example_designs simba_like, simple_weight_stationary) but to
-    NeuroSim at 32 nm (eyeriss_like: "Neurosim Plug-In" in its ERT_summary)."""
-    node = tables.node_nm(_attr(attrs, "technology", default="45nm"))
-    return node is not None and 40 <= node <= 45
-
-
 def price(cls: str, attrs: dict[str, Any], component: str) -> Priced:
     """Price one primitive; raises `EstimateError` (naming the key) for an unknown class."""
     low = cls.lower()
@@ -579,7 +575,11 @@ def price(cls: str, attrs: dict[str, Any], component: str) -> Priced:
     if low in ("adc", "dac"):
         return converter(low.upper(), attrs, cls, component)
     if (low == "intadder" and "global_cycle_seconds" in attrs and _attr(attrs, "n_bits", "precision") is not None
-            and (_attr(attrs, "width", "datawidth") is None or not _aladdin_node(attrs))):
+            and (_attr(attrs, "width", "datawidth") is None
+                 or not _aladdin_node(_attr(attrs, "technology", default="45nm")))):
+        # Accelergy 0.4 gave a smartbuffer's address generators (``width`` and ``n_bits`` both set) to Aladdin
+        # at 45 nm (example_designs simba_like, simple_weight_stationary), to NeuroSim at 32 nm (eyeriss_like:
+        # "Neurosim Plug-In" in its ERT_summary)
         return neurosim_adder(attrs, cls, component)
     if low in ("intadder", "intmultiplier") and "global_cycle_seconds" in attrs:
         # Accelergy 0.4 prices these with its Aladdin plug-in (recorded estimator Aladdin_table), at the
