@@ -342,6 +342,24 @@ def check_out_dir(
                 "would delete them", path, "move those files out, choose a new folder, or pass --force", option)
 
 
+def refuse_foreign_folder(folder: Path, foreign: Callable[[list[str]], list[str]], *, what: str,
+                          config: str | Path | None = None) -> None:
+    """Refuse a run's or a search's own folder (``what``) when ``foreign`` finds entries there it did not write:
+    ``out: /`` wrote a run's stages, or a search's study, into the root folder. A missing folder passes."""
+    if not folder.is_dir():
+        return
+    try:
+        names = sorted(p.name for p in folder.iterdir())
+    except OSError as exc:
+        raise ConfigError(f"the {what} folder {folder} cannot be read ({exc.strerror})", file=config, key_path="out",
+                          fix="check its permissions, or point `out` at another folder") from None
+    bad = foreign(names)
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise ConfigError(f"the {what} folder {folder} holds files no sparse-hw {what} wrote ({shown})", file=config,
+                          key_path="out", fix=f"point `out` at a new folder, or at the folder of an earlier {what}")
+
+
 def check_out_file(
     path: str | Path, *, inputs: Iterable[str | Path] = (), force: bool = False, option: str = "--out",
     ours: Callable[[Path], bool] | None = None,

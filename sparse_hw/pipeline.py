@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BackendError, ConfigError, MappingError
-from .io import atomic_dir, atomic_write, atomic_write_json, check_out_dir, out_lock
+from .io import atomic_dir, atomic_write, atomic_write_json, check_out_dir, out_lock, refuse_foreign_folder
 
 
 # ---------------------------------------------------------------------------------- model / map
@@ -504,22 +504,10 @@ def _stamp_ok(stamp: Path, key: str, target: Path) -> bool:
 _RUN_ENTRIES = frozenset({"checkpoints", "extract", "simulate", "report", "manifest.json"})
 
 
-def _check_run_dir(run_dir: Path, config_path: Path) -> None:
-    """Refuse a run folder that holds anything a run did not write (``out: /`` or ``out: .`` beside the
-    config wrote the stages into a foreign folder): an earlier run's folder, even an interrupted one that has
-    no manifest yet, holds only the stage folders."""
-    if not run_dir.is_dir():
-        return
-    try:
-        names = sorted(p.name for p in run_dir.iterdir())
-    except OSError as exc:
-        raise ConfigError(f"the run folder {run_dir} cannot be read ({exc.strerror})", file=config_path,
-                          key_path="out", fix="check its permissions, or point `out` at another folder") from None
-    foreign = [n for n in names if n not in _RUN_ENTRIES and not (n.startswith(".") and ".sparse-hw" in n)]
-    if foreign:
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise ConfigError(f"the run folder {run_dir} holds files no sparse-hw run wrote ({shown})", file=config_path,
-                          key_path="out", fix="point `out` at a new folder, or at the folder of an earlier run")
+def _foreign_in_run_dir(names: list[str]) -> list[str]:
+    """What a run did not write: an earlier run's folder, even an interrupted one with no manifest yet, holds
+    only its stage folders (and our hidden cache, temporaries and locks)."""
+    return [n for n in names if n not in _RUN_ENTRIES and not (n.startswith(".") and ".sparse-hw" in n)]
 
 
 def run(config_path: Path, *, log: Callable[[str], None] = lambda m: None, train_progress=None,
@@ -535,7 +523,7 @@ def run(config_path: Path, *, log: Callable[[str], None] = lambda m: None, train
     if run_dir.exists() and not run_dir.is_dir():  # stage folders go inside it; a file is never replaced
         raise ConfigError(f"the run folder {run_dir} is an existing file", file=config_path, key_path="out",
                           fix="point `out` at a folder (new, or one of an earlier run)")
-    _check_run_dir(run_dir, config_path)
+    refuse_foreign_folder(run_dir, _foreign_in_run_dir, what="run", config=config_path)
     run_dir.mkdir(parents=True, exist_ok=True)
     from .manifest import RunManifest
 

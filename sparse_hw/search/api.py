@@ -18,7 +18,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from ..io import atomic_write, sha256_bytes
+from ..io import atomic_write, refuse_foreign_folder, sha256_bytes
 from . import study as st
 from .config import SearchConfig, load_search_config
 from .hardware import HardwareModel
@@ -168,24 +168,9 @@ def _finalize(cfg: SearchConfig, dense: Path, out: Path, numbers: list[int], tri
 _SEARCH_MARKS = ("dense", "trials", "study.db", "cache", "front")
 
 
-def _check_search_dir(out: Path, config: object) -> None:
-    """Refuse an ``out`` that already holds files of something else (``out: /`` wrote the study into the root
-    folder); a search's own folder, interrupted or finished, is resumed."""
-    from ..errors import ConfigError
-
-    if not out.is_dir() or any((out / m).exists() for m in _SEARCH_MARKS):
-        return
-    try:
-        names = sorted(p.name for p in out.iterdir())
-    except OSError as exc:
-        raise ConfigError(f"the search folder {out} cannot be read ({exc.strerror})", key_path="out",
-                          file=config if isinstance(config, (str, Path)) else None,
-                          fix="check its permissions, or point `out` at another folder") from None
-    if names:
-        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        raise ConfigError(f"the search folder {out} holds files no sparse-hw search wrote ({shown})", key_path="out",
-                          file=config if isinstance(config, (str, Path)) else None,
-                          fix="point `out` at a new folder, or at the folder of an earlier search")
+def _foreign_in_search_dir(names: list[str]) -> list[str]:
+    """A folder holding any of a search's first files is a search's (interrupted or finished: resumed)."""
+    return [] if any(m in names for m in _SEARCH_MARKS) else names
 
 
 def search(config: str | Path | SearchConfig, *, storage: str | None = None, worker: bool = False,
@@ -199,7 +184,8 @@ def search(config: str | Path | SearchConfig, *, storage: str | None = None, wor
     if isinstance(config, SearchConfig) and storage is not None:
         cfg = cfg.model_copy(update={"storage": storage})
     out = cfg.out_dir()
-    _check_search_dir(out, config)
+    refuse_foreign_folder(out, _foreign_in_search_dir, what="search",
+                          config=config if isinstance(config, (str, Path)) else None)
     out.mkdir(parents=True, exist_ok=True)
     from .prune import layer_names
 

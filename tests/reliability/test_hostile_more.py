@@ -284,7 +284,11 @@ def test_valid_scheduler_addresses_pass_the_check() -> None:
 def test_a_run_folder_of_an_earlier_run_is_reused(tmp_path: Path) -> None:
     """The foreign-folder refusal keeps what a run wrote, even an interrupted one without a manifest yet."""
     from sparse_hw.errors import ConfigError
-    from sparse_hw.pipeline import _check_run_dir
+    from sparse_hw.io import refuse_foreign_folder
+    from sparse_hw.pipeline import _foreign_in_run_dir
+
+    def _check_run_dir(run_dir: Path, config: Path) -> None:  # what `run` calls before its first stage
+        refuse_foreign_folder(run_dir, _foreign_in_run_dir, what="run", config=config)
 
     run_dir = tmp_path / "out"
     (run_dir / "checkpoints").mkdir(parents=True)
