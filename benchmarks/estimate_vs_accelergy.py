@@ -227,7 +227,7 @@ def example_runs() -> None:
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from sparse_hw.estimate import fill_missing
-    from tests.conformance.examples import cases, compare, evaluate_with_engine, load
+    from tests.conformance.examples import cases, compare, load
 
     vs_tables, vs_timeloop, failed, beyond, n = [], [], [], [], 0
     for c in cases():
@@ -240,23 +240,23 @@ def example_runs() -> None:
             # the Accelergy that served the run, as the in-sample table does (`recorded_by`)
             fill_missing(spec, emulate=recorded_by(yaml.safe_load((c.folder / c.ert[0]).read_text())["ERT"],
                                                   (c.folder / c.ert[0]).resolve()))
-            estimated = evaluate_with_engine(c, spec)[0].energy_pj
         except Exception as exc:  # noqa: BLE001 - report, do not stop
             failed.append(f"{c.id}: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}")
             continue
-        try:
-            with_tables = evaluate_with_engine(c)[0].energy_pj
-        except Exception as exc:  # noqa: BLE001 - the recorded tables themselves may not load
-            failed.append(f"{c.id} (recorded tables): {type(exc).__name__}: {str(exc).splitlines()[0][:90]}")
-            with_tables = 0.0
-        if with_tables:
-            vs_tables.append(abs(estimated - with_tables) / with_tables)
-        ratio = compare(c, spec).energy_ratio
+        estimated, recorded = compare(c, spec), compare(c)  # each evaluated once (errors captured, not raised)
+        if estimated.ours is None:
+            failed.append(f"{c.id}: {estimated.error}"[:150])
+            continue
+        if recorded.ours is None:  # the recorded tables themselves may not load
+            failed.append(f"{c.id} (recorded tables): {recorded.error}"[:150])
+        elif recorded.ours.energy_pj:
+            vs_tables.append(abs(estimated.ours.energy_pj - recorded.ours.energy_pj) / recorded.ours.energy_pj)
+        ratio = estimated.energy_ratio
         if ratio == ratio:  # not NaN: Timeloop recorded an energy
             vs_timeloop.append(abs(ratio - 1.0))
             if abs(ratio - 1.0) > 0.05:
                 beyond.append(f"{c.id}: {ratio:.4f} x Timeloop's energy with estimated tables, "
-                              f"{compare(c).energy_ratio:.4f} x with the recorded ones")
+                              f"{recorded.energy_ratio:.4f} x with the recorded ones")
     print(f"example runs Accelergy served: {len(vs_tables)}/{n} evaluated; estimated vs recorded tables (same "
           f"engine): median {_p(vs_tables, statistics.median).strip()}, worst {_p(vs_tables, max).strip()}, "
           f"within 5%: {sum(e <= 0.05 for e in vs_tables)}; vs Timeloop's recorded energy: median "
