@@ -412,8 +412,10 @@ def extract(
             key_path="calib_samples" if calib_samples < 1 else "batch_size",
             fix="use a positive number",
         )
-    if not 0 <= seed <= 2**32 - 1:  # numpy's seed range (train.config.MAX_SEED); beyond it numpy fails inside
-        raise ConfigError(f"seed must be between 0 and 4294967295, got {seed}", key_path="seed",
+    from ..train.config import MAX_SEED
+
+    if not 0 <= seed <= MAX_SEED:  # numpy's seed range; beyond it numpy fails inside
+        raise ConfigError(f"seed must be between 0 and {MAX_SEED}, got {seed}", key_path="seed",
                           fix="use --seed with a number in that range, e.g. 0")
     refuse_with_pad(masks, pad)
     if out is not None:  # None: records only, nothing written (the in-memory API)
