@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError, ProblemCollector
 from .io import load_yaml
+from .limits import MAX_SEED
 
 #: Names become folders (``results/<name>``, ``extract/<name>``): letters, digits, '_', '.', '-', starting
 #: with a letter or digit, so that ``..`` or ``.hidden`` cannot leave or hide in the run folder.
@@ -110,7 +111,7 @@ class RunConfig(_Strict):
     """A whole study: which checkpoints to train, how to extract, where to simulate, how to report."""
 
     name: str
-    seed: int = Field(0, ge=0, le=2**32 - 1)  # train.config.MAX_SEED (numpy's range)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     """Seed of every stage (training, calibration sampling, mapper); recorded in every manifest."""
     out: Path | None = None
     """Run folder (default ``results/<name>``)."""

@@ -412,7 +412,7 @@ def extract(
             key_path="calib_samples" if calib_samples < 1 else "batch_size",
             fix="use a positive number",
         )
-    from ..train.config import MAX_SEED
+    from ..limits import MAX_SEED
 
     if not 0 <= seed <= MAX_SEED:  # numpy's seed range; beyond it numpy fails inside
         raise ConfigError(f"seed must be between 0 and {MAX_SEED}, got {seed}", key_path="seed",

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import ConfigError, ProblemCollector
 from ..io import load_yaml
+from ..limits import MAX_SEED
 from ..runconfig import _folder_name
 
 #: Pruning methods a trial may apply to the dense checkpoint, one layer at a time (see .prune).
@@ -198,7 +199,7 @@ class SearchConfig(_Strict):
     """One search: the dense model, the space, the objectives, the budget and where the study lives."""
 
     name: str
-    seed: int = Field(0, ge=0, le=2**32 - 1)  # train.config.MAX_SEED (numpy's range)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     out: Path | None = None
     """Output folder (default ``results/<name>``)."""
     model: str

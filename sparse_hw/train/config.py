@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError
+from ..limits import MAX_SEED
 
 # Types and bounds of every dataset option (``--data-opt``, ``data_options:``, and a checkpoint's recorded
 # ``dataset_options``): a bad value is refused here, before a dataset is built, instead of failing inside
@@ -31,9 +32,6 @@ _DATA_OPTION_RULES: dict[str, tuple[str, float | None, float | None, bool]] = {
 }
 #: Epochs of one phase: more is a typo or a resource bomb in a downloaded run config, not a study.
 MAX_EPOCHS = 10_000
-#: Largest seed: numpy's and scikit-learn's generators take 0 .. 2^32 - 1 (a negative or larger seed was an
-#: internal error inside the data split).
-MAX_SEED = 2**32 - 1
 #: Coordinates a generated synthetic-shapes dataset may hold in all (2^26 floats is 256 MiB, 13 times the
 #: default 140 x 12 clouds of 1024 points).
 MAX_SYNTHETIC_FLOATS = 2**26
@@ -80,8 +78,8 @@ def dataset_option_problems(options: Any) -> list[tuple[str, str]]:
         per_class = int(options.get("per_class_train", 100)) + int(options.get("per_class_test", 40))
         total = per_class * int(options.get("classes") or 12) * int(options["n_points"]) * 3
         if "per_class_train" in options and total > MAX_SYNTHETIC_FLOATS:
-            out.append(("n_points", f"{per_class} samples per class of {options['n_points']} points make {total:,} "
-                                    f"floats, more than the {MAX_SYNTHETIC_FLOATS:,} allowed"))
+            out.append(("n_points", (f"{per_class} samples per class of {options['n_points']} points make {total:,} "
+                                     f"floats, more than the {MAX_SYNTHETIC_FLOATS:,} allowed")))
     return out
 
 
