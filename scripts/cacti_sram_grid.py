@@ -15,6 +15,11 @@ size, technology, bus width, UCA banks), as its ``cacti_wrapper_for_SRAM`` does.
 [--out CSV] [--nodes 45,55,...]`` it writes ``data/cacti_sram_check.csv`` (or CSV) instead: N random
 off-grid SRAMs, to measure the interpolation (``cacti_sram_check2.csv``: ``--check 60 --seed 29 --out
 sparse_hw/estimate/data/cacti_sram_check2.csv --nodes 45,45,40,28,32,50,55,60,65,72,80,90,22,36``).
+
+Requests CACTI refuses (it finishes without an output row: "no valid data array organizations found",
+"Cache size must >=64") go to ``data/cacti_sram_refused.csv`` with CACTI's last line as the reason, so a
+rerun asks only what is neither tabulated nor refused; nothing at estimate time reads that file. A
+request that times out, is killed or cannot start CACTI is not recorded: the next run asks it again.
 """
 
 from __future__ import annotations
@@ -34,6 +39,10 @@ FIELDS = ("node_nm", "size_bytes", "block_bytes", "bus_bits", "banks", "ports", 
 PROVENANCE = ("# CACTI 7.0 (github.com/HewlettPackard/cacti 1ffd8df, built -O2) run on requests as "
               "accelergy-cacti-plug-in 643e6fc makes them (its default_SRAM.cfg + size/ports/block/technology/bus/UCA "
               "bank lines); written by scripts/cacti_sram_grid.py\n")
+REFUSED = OUT.with_name("cacti_sram_refused.csv")
+REFUSED_FIELDS = (*FIELDS[:6], "reason")
+REFUSED_PROVENANCE = ("# requests CACTI 7.0 (1ffd8df) finished without an output row for, in the configuration of "
+                      "cacti_sram.csv, with the last line it printed; scripts/cacti_sram_grid.py skips them on a rerun\n")
 
 #: (block bytes, bus bits): the plug-in asks for a block of max(width // 8, 4) bytes and a bus of
 #: 8 * (width // 8) bits, so widths 8-31 differ only in the bus; from 32 bits both follow the width
@@ -98,26 +107,39 @@ NODES = ((45, FULL), (32, CORE), (65, CORE), (22, CORE), (90, CORE), (40, CORE),
          *((n, {"banks": (1,), "ports": (2,), "words": WORDS, "depths": THREE_HALVES + QUARTER}) for n in OTHER + MID))
 
 
-def run(cacti_dir: str, template: str, node: int, size: int, block: int, bus: int, banks: int, ports: int):
+def attempt(cacti_dir: str, template: str, node: int, size: int, block: int, bus: int, banks: int, ports: int):
+    """(row, None) for a request CACTI answered, (None, reason) for one it refused, (None, None) where
+    CACTI did not finish (timeout, killed by a signal, cannot start): only a refusal is final."""
     fd, path = tempfile.mkstemp(suffix=".cfg", dir=cacti_dir)
     with os.fdopen(fd, "w") as fh:
         fh.write(template + "\n")
         fh.write(f"-size (bytes) {size}\n-read-write port  {ports}\n-block size (bytes) {block}\n"
                  f"-technology (u) {node / 1000}\n-output/input bus width  {bus}\n-UCA bank {banks}\n")
     try:
-        subprocess.run(["./cacti", "-infile", os.path.basename(path)], cwd=cacti_dir, capture_output=True,
-                       timeout=600, check=False)
-        with open(path + ".out") as fh:
-            row = list(csv.DictReader(fh))[-1]
-    except (OSError, IndexError, subprocess.TimeoutExpired):
-        return None
+        proc = subprocess.run(["./cacti", "-infile", os.path.basename(path)], cwd=cacti_dir, capture_output=True,
+                              text=True, errors="replace", timeout=600, check=False)
+        if proc.returncode < 0:
+            return None, None
+        try:
+            with open(path + ".out") as fh:
+                row = list(csv.DictReader(fh))[-1]
+        except (OSError, IndexError):
+            said = [line.strip() for line in (proc.stdout + "\n" + proc.stderr).splitlines() if line.strip()]
+            return None, (said[-1] if said else f"exit status {proc.returncode}, no output")[:200]
+    except (OSError, subprocess.TimeoutExpired):
+        return None, None
     finally:
         for p in (path, path + ".out"):
             if os.path.exists(p):
                 os.remove(p)
     return (node, size, block, bus, banks, ports,
             *(row[k].strip() for k in (" Dynamic read energy (nJ)", " Dynamic write energy (nJ)",
-                                       " Standby leakage per bank(mW)", " Random cycle time (ns)", " Area (mm2)")))
+                                       " Standby leakage per bank(mW)", " Random cycle time (ns)", " Area (mm2)"))), None
+
+
+def run(cacti_dir: str, template: str, node: int, size: int, block: int, bus: int, banks: int, ports: int):
+    """CACTI's output row for one request, or None."""
+    return attempt(cacti_dir, template, node, size, block, bus, banks, ports)[0]
 
 
 def requests():
@@ -129,23 +151,41 @@ def requests():
                         yield node, words * block, block, bus, banks, ports
 
 
-def main(cacti_dir: str, cfg: str, jobs: int = 1) -> None:
+def _keys(path: Path) -> set[tuple[int, ...]]:
+    """The requests (node, size, block, bus, banks, ports) a grid file or the refused file holds."""
+    if not path.is_file():
+        return set()
+    with open(path, newline="") as fh:
+        return {tuple(int(r[k]) for k in FIELDS[:6]) for r in csv.DictReader(line for line in fh if line[0] != "#")}
+
+
+def _writer(fh, provenance: str, fields: tuple[str, ...]):
+    """The CSV writer of a file opened to append; an empty file first gets its provenance and header."""
+    w = csv.writer(fh, lineterminator="\n")
+    if fh.tell() == 0:
+        fh.write(provenance)
+        w.writerow(fields)
+    return w
+
+
+def main(cacti_dir: str, cfg: str, jobs: int = 1, out: Path = OUT, refused: Path = REFUSED) -> None:
+    """Run every request of `NODES` that ``out`` does not tabulate and ``refused`` does not list; append
+    each answer to ``out`` and each refusal (with CACTI's reason) to ``refused``."""
     template = Path(cfg).read_text()
-    done = set()
-    if OUT.is_file():
-        with open(OUT, newline="") as fh:
-            done = {tuple(int(r[k]) for k in FIELDS[:6]) for r in csv.DictReader(line for line in fh if line[0] != "#")}
-    todo = [r for r in requests() if r not in done]
-    new = not OUT.is_file()
-    with open(OUT, "a", newline="") as fh, ProcessPoolExecutor(jobs) as pool:
-        w = csv.writer(fh, lineterminator="\n")
-        if new:
-            fh.write(PROVENANCE)
-            w.writerow(FIELDS)
-        for row in pool.map(run, *zip(*[(cacti_dir, template, *r) for r in todo]), chunksize=4):
+    skip = _keys(out) | _keys(refused)
+    todo = [r for r in dict.fromkeys(requests()) if r not in skip]
+    if not todo:
+        return
+    with open(out, "a", newline="") as fh, open(refused, "a", newline="") as rfh, ProcessPoolExecutor(jobs) as pool:
+        w, rw = _writer(fh, PROVENANCE, FIELDS), _writer(rfh, REFUSED_PROVENANCE, REFUSED_FIELDS)
+        for req, (row, reason) in zip(todo, pool.map(attempt, *zip(*[(cacti_dir, template, *r) for r in todo]),
+                                                     chunksize=4)):
             if row is not None:
                 w.writerow(row)
                 fh.flush()
+            elif reason is not None:
+                rw.writerow((*req, reason))
+                rfh.flush()
 
 
 CHECK = OUT.with_name("cacti_sram_check.csv")

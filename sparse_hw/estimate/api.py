@@ -30,7 +30,7 @@ from ..spec.tables import (
 )
 from . import tables
 from .compound import CURRENT, Emulation, price_component
-from .primitives import EstimateError, Priced, check_attributes
+from .primitives import LOWER_BOUND, EstimateError, Priced, check_attributes
 from .tables import DATA
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,8 @@ class Estimate:
     art: ART
     summary: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    #: figures known to be approximate in one direction (`primitives.LOWER_BOUND`), one line per component
+    caveats: list[str] = field(default_factory=list)
 
     def ert_dict(self) -> dict[str, Any]:
         return {"ERT": self.ert.model_dump(exclude_none=True)}
@@ -58,8 +60,9 @@ class Estimate:
         return {"ART": self.art.model_dump(exclude_none=True)}
 
     def summary_dict(self) -> dict[str, Any]:
+        extra = {"caveats": self.caveats} if self.caveats else {}
         return {"estimate_summary": {"version": "0.4", "estimator": ESTIMATOR, "components": self.summary,
-                                     "not_estimated": self.skipped}}
+                                     "not_estimated": self.skipped, **extra}}
 
 
 def _levels(spec):
@@ -150,7 +153,7 @@ def estimate(spec, only: set[str] | None = None, emulate: Emulation = CURRENT) -
         raise SpecError("no architecture to estimate", key_path="architecture",
                         fix="pass the architecture file (and its compound components)")
     main, others = _levels(spec)
-    ert_entries, art_entries, summary, skipped = [], [], [], []
+    ert_entries, art_entries, summary, skipped, caveats = [], [], [], [], []
     for lv in [*main, *others]:
         if only is not None and component_key(lv.name) not in only:
             continue
@@ -171,6 +174,11 @@ def estimate(spec, only: set[str] | None = None, emulate: Emulation = CURRENT) -
                             fix=f"correct {lv.name!r}'s attributes; or pass an ERT/ART that has {lv.name!r}")
         actions = [ERTAction(name=a, energy=round(e, 9)) for a, e in priced.energy.items()
                    if a != "leak" or (lv.subclass or lv.class_name) in _library(spec)]
+        bounds = sorted({s for p in parts for s in p["source"].values() if s.startswith(LOWER_BOUND)})
+        if bounds:  # one line per component, naming its figures (read and write may differ)
+            figures = ", ".join(s[len(LOWER_BOUND) + 2:].split(" (", 1)[0] for s in bounds)
+            caveats.append(f"{name} is priced from a lower bound ({figures}; see the estimate summary's source); "
+                           "pass an ERT with a system figure to override")
         ert_entries.append(ERTEntry(name=name, actions=actions))
         art_entries.append(ARTEntry(name=name, area=round(priced.area, 6)))
         cls = lv.subclass or lv.class_name
@@ -187,7 +195,8 @@ def estimate(spec, only: set[str] | None = None, emulate: Emulation = CURRENT) -
             "primitives": [{"name": p["name"], "class": p["class"], "count": p["count"], "estimator": p["estimator"],
                             "sources": p["source"]} for p in parts],
         })
-    return Estimate(ERT(version="0.4", tables=ert_entries), ART(version="0.4", tables=art_entries), summary, skipped)
+    return Estimate(ERT(version="0.4", tables=ert_entries), ART(version="0.4", tables=art_entries), summary, skipped,
+                    caveats)
 
 
 #: Names of the levels the spec's ERT (first list) and ART (second) do not cover (defined with the tables,
@@ -218,6 +227,8 @@ def fill_missing(spec, emulate: Emulation = CURRENT) -> list[str]:
         old_a = list(spec.art.tables) if spec.art is not None else []
         spec.art = ART(version=spec.art.version if spec.art is not None else "0.4", tables=[*new_a, *old_a])
     note = f"{NOTE_PREFIX} {', '.join(names)} with sparse-hw's estimator; pass an ERT to override"
+    if est.caveats:
+        note += "; " + "; ".join(est.caveats)
     if id(spec) not in _NOTES:
         weakref.finalize(spec, _NOTES.pop, id(spec), None)
     _NOTES[id(spec)] = [note]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,6 +61,8 @@ def write_estimate(
                  "ART.yaml": dump_yaml({"ART": art.model_dump(exclude_none=True)}), **summaries}
     else:
         est = estimate(spec, emulate=emulate)
+        for caveat in est.caveats:  # a figure known to be too low is never silent
+            logging.getLogger("sparse_hw.estimate").warning(caveat)
         texts = {"ERT.yaml": dump_yaml(est.ert_dict()), "ART.yaml": dump_yaml(est.art_dict()),
                  "estimate_summary.yaml": dump_yaml(est.summary_dict())}
     seconds = time.perf_counter() - started

@@ -9,11 +9,12 @@ adder, an fpmac Aladdin's floating-point adder + multiplier, all exact against t
 figures; (3) for an SRAM of 64 bytes and more, CACTI 7's own figures for the request Accelergy's
 CACTI plug-in makes (`cacti`: tabulated CACTI runs, interpolated in bus width, words, banks, ports
 and node; the current plug-in's rules for v0.4 inputs); DRAM from the per-bit table
-(``data/dram.csv``). Other figures are at 45 nm (Aladdin's 40 nm tables are reported
-unchanged at 40-45 nm) and scaled to the component's node with `tables.scale_factors`; a
-technology outside that table's nodes (7-130 nm) is refused, not extrapolated (`technology`), and so
-is a count, size or width the estimator cannot price from (`check_attributes`). The error on sizes
-no recording has is measured by ``benchmarks/estimate_vs_accelergy.py --loo``.
+(``data/dram.csv``; DDR4 from datasheet currents, ``data/dram_idd.csv``). Other figures are at
+45 nm (Aladdin's 40 nm tables are reported unchanged at 40-45 nm) and scaled to the component's
+node with `tables.scale_factors`; a technology outside that table's nodes (7-130 nm) is refused,
+not extrapolated (`technology`), and so is a count, size or width the estimator cannot price from
+(`check_attributes`). The error on sizes no recording has is measured by
+``benchmarks/estimate_vs_accelergy.py --loo``.
 """
 
 from __future__ import annotations
@@ -512,10 +513,16 @@ def mac(attrs: dict[str, Any], cls: str, component: str) -> Priced:
 
 
 # ---------------------------------------------------------------------------------------- DRAM
+#: Starts the source of a figure that is known to be too low (a DRAM figure of device energy only);
+#: `sparse_hw.estimate.estimate` turns it into a caveat on stderr and in the manifest, never silent
+LOWER_BOUND = "LOWER BOUND"
+
+
 def dram(attrs: dict[str, Any], cls: str, component: str) -> Priced:
     """Energy per bit of the DRAM type times the access width. The figures are per interface, not per
-    process node (as in the plug-in's table), so ``technology`` is not read."""
-    kind = str(_attr(attrs, "type", default="LPDDR4")).upper()
+    process node (as in the plug-in's table), so ``technology`` is not read. A speed grade is accepted
+    only where the table's source is that grade's datasheet (``DDR4-2666``); others are refused."""
+    kind = str(_attr(attrs, "type", default="LPDDR4")).strip().upper()
     table = tables.dram_energy_per_bit()
     if kind not in table:
         raise EstimateError(f"{component}: DRAM type {kind!r} is not in the table ({', '.join(table)})", "type",
@@ -524,12 +531,13 @@ def dram(attrs: dict[str, Any], cls: str, component: str) -> Priced:
     if width is None:
         word = _number(attrs, ("datawidth", "word_bits"), 16, component)
         width = word * _number(attrs, ("block_size", "n_words"), 1, component)
-    per, prov = table[kind]
-    e = per * width
-    src = f"{kind} {per:g} pJ/bit x {width:g} bits ({prov}; any technology)"
-    energy = {"read": e, "write": e, "update": e, "idle": 0.0, "leak": 0.0}
-    return Priced(energy, 0.0, "sparse-hw DRAM table (Accelergy CACTI plug-in per-bit figures)",
-                  {**dict.fromkeys(energy, src), "idle": "DRAM idle: 0 pJ", "leak": "DRAM leak: 0 pJ",
+    read, write, prov = table[kind]
+    energy = {"read": read * width, "write": write * width, "update": write * width, "idle": 0.0, "leak": 0.0}
+    bound = f"{LOWER_BOUND}: " if "lower bound" in prov else ""
+    src = {k: f"{bound}{kind} {per:.4g} pJ/bit x {width:g} bits ({prov}; any technology)"
+           for k, per in (("read", read), ("write", write), ("update", write))}
+    return Priced(energy, 0.0, "sparse-hw DRAM table (per-bit figures: Accelergy CACTI plug-in, datasheets)",
+                  {**src, "idle": "DRAM idle: 0 pJ", "leak": "DRAM leak: 0 pJ",
                    "": "DRAM area is off-chip: 0 um^2"})
 
 

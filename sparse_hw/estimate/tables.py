@@ -210,8 +210,38 @@ def converters() -> dict[str, dict[str, float | str]]:
 
 
 @functools.lru_cache(maxsize=1)
-def dram_energy_per_bit() -> dict[str, tuple[float, str]]:
-    return {r["type"].upper(): (float(r["energy_pJ_per_bit"]), r["provenance"]) for r in _rows("dram.csv")}
+def dram_energy_per_bit() -> dict[str, tuple[float, float, str]]:
+    """DRAM type (and its aliases) -> (read pJ/bit, write pJ/bit, provenance): the published per-bit
+    figures of ``data/dram.csv`` (read = write), and those derived from a vendor datasheet's currents
+    in ``data/dram_idd.csv`` (`dram_idd_energy_per_bit`)."""
+    out = {r["type"].upper(): (float(r["energy_pJ_per_bit"]),) * 2 + (r["provenance"],) for r in _rows("dram.csv")}
+    for r in _rows("dram_idd.csv"):
+        read, write = dram_idd_energy_per_bit(r)
+        act = dram_idd_activate_pJ(r)
+        miss = act / (float(r["bus_bits"]) * float(r["burst_length"]))
+        prov = (f"{r['part']}, {r['type']}-{r['data_rate_MTps']}: {r['provenance']}; an ACTIVATE/PRECHARGE pair costs "
+                f"{act:.0f} pJ, {miss:.1f} pJ/bit more if every burst opened a row")
+        for name in (r["type"], *r["aliases"].split()):
+            out[name.upper()] = (read, write, prov)
+    return out
+
+
+def dram_idd_energy_per_bit(row: dict[str, str]) -> tuple[float, float]:
+    """(read, write) pJ/bit of one ``dram_idd.csv`` row by Micron TN-40-07: a burst draws
+    (IDD4R or IDD4W - IDD3N) at VDD above active standby for the BL/2 clocks it holds the bus
+    (mA x V x ns = pJ), spread over the bus_bits x BL bits it moves."""
+    vdd, tck, bl, bits = (float(row[k]) for k in ("VDD_V", "tCK_ns", "burst_length", "bus_bits"))
+    standby = float(row["IDD3N_mA"])
+    return tuple((float(row[k]) - standby) * vdd * (bl / 2) * tck / (bits * bl) for k in ("IDD4R_mA", "IDD4W_mA"))
+
+
+def dram_idd_activate_pJ(row: dict[str, str]) -> float:
+    """Energy (pJ) of one ACTIVATE/PRECHARGE pair of a ``dram_idd.csv`` row by Micron TN-40-07: IDD0's
+    one-bank ACT-PRE loop less the standby it includes (IDD3N while the row is open for tRAS, IDD2N
+    for the rest of tRC) at VDD, plus the word-line boost IPP0 - IPP3N at VPP over tRC."""
+    n = {k: float(v) for k, v in row.items() if k.endswith(("_mA", "_ns", "_V"))}
+    core = n["IDD0_mA"] * n["tRC_ns"] - n["IDD3N_mA"] * n["tRAS_ns"] - n["IDD2N_mA"] * (n["tRC_ns"] - n["tRAS_ns"])
+    return n["VDD_V"] * core + n["VPP_V"] * (n["IPP0_mA"] - n["IPP3N_mA"]) * n["tRC_ns"]
 
 
 @functools.lru_cache(maxsize=1)
