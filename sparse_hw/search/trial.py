@@ -36,16 +36,21 @@ def _finetune_config(cfg: SearchConfig, init: Path, epochs: int, out: Path):
 
 
 def _cut(dense: Path, decoded: Decoded, scale: float, out: Path) -> Path:
-    """The dense checkpoint pruned to ``scale`` times each target, written with the method recorded."""
-    from ..train.checkpoint import build_model, load_checkpoint, save_checkpoint
+    """The dense checkpoint pruned to ``scale`` times each target, written with the method recorded and
+    the structured cut's bias and norm entries as ``schedule['kept_zeros']``, which the fine-tune keeps zero
+    (``train.api.train``), so that a cut channel stays cut."""
+    from ..train.checkpoint import build_model, example_inputs, load_checkpoint, save_checkpoint
     from .prune import prune_model
 
     state, meta = load_checkpoint(dense)
     model = build_model(meta, state)
     per_layer = {n: s * scale for n, s in decoded.per_layer.items()}
-    prune_model(model, per_layer, decoded.method.replace("gmp", "l1"), decoded.global_target * scale,
-                decoded.global_scale)
-    return save_checkpoint(out, model, meta.model_copy(update={"method": decoded.method.split(",")}))
+    example = example_inputs(meta) if meta.input_shape else None  # finds each layer's norm (traced forward)
+    kept = prune_model(model, per_layer, decoded.method.replace("gmp", "l1"), decoded.global_target * scale,
+                       decoded.global_scale, example)
+    schedule = {k: v for k, v in meta.schedule.items() if k != "kept_zeros"} | ({"kept_zeros": kept} if kept else {})
+    return save_checkpoint(out, model, meta.model_copy(update={"method": decoded.method.split(","),
+                                                               "schedule": schedule}))
 
 
 def build_network(cfg: SearchConfig, dense: Path, decoded: Decoded, folder: Path, *, epochs: int | None = None,

@@ -122,6 +122,44 @@ def _init_model(config: TrainConfig, fresh: nn.Module, model_kwargs: dict) -> tu
     return build_model(meta, state), meta
 
 
+class KeptZeros(MaskSet):
+    """The weight masks, plus the entries of non-weight tensors that an init checkpoint lists under
+    ``schedule['kept_zeros']`` (``{tensor name: indices}``): kept zero through training.
+
+    The search's structured cut (`sparse_hw.search.prune`) lists there the bias and the following batch
+    norm's weight, bias and running mean of each channel it cut: with them zero the channel's output stays
+    exactly zero, as if the channel were removed. Only the listed entries are kept: other zero parameters
+    of a checkpoint train freely."""
+
+    def __init__(self, model: nn.Module, kept: dict[str, list[int]] | None, *, file: str | Path | None = None) -> None:
+        super().__init__()
+        tensors = dict(model.named_parameters()) | dict(model.named_buffers())
+        self.kept: dict[str, list[int]] = {}
+        for name, idx in (kept or {}).items():
+            t = tensors.get(name)
+            if t is None or t.dim() != 1 or any(not 0 <= int(i) < t.numel() for i in idx):
+                raise CheckpointError(f"schedule.kept_zeros names {name!r} {list(idx)[:8]}, which the model lacks",
+                                      file=file, key_path=f"schedule.kept_zeros.{name}",
+                                      fix="start from a checkpoint written for this model")
+            self.kept[name] = sorted({int(i) for i in idx})
+
+    def __bool__(self) -> bool:
+        return bool(self.masks) or bool(self.kept)
+
+    def apply(self, model: nn.Module) -> None:
+        super().apply(model)
+        tensors = dict(model.named_parameters()) | dict(model.named_buffers())
+        with torch.no_grad():
+            for name, idx in self.kept.items():
+                tensors[name][idx] = 0
+
+    def refresh_from_zeros(self, model: nn.Module) -> None:
+        """After a shape change the kept entries are those still zero (as the weights' masks are)."""
+        super().refresh_from_zeros(model)
+        tensors = dict(model.named_parameters()) | dict(model.named_buffers())
+        self.kept = {n: (tensors[n].detach() == 0).nonzero().flatten().tolist() for n in self.kept}
+
+
 def _overall_structure(rows: list[LayerSparsity]) -> str:
     if any(r.structure == "unstructured" for r in rows):
         return "unstructured"
@@ -154,7 +192,8 @@ def train(config: TrainConfig, *, progress: Callable[[TrainProgress], None] | No
         model, init_meta = _init_model(config, fresh, model_kwargs)
         history: list = list(init_meta.pruning_history or []) if init_meta else []
 
-        masks = MaskSet()
+        masks = KeptZeros(model, init_meta.schedule.get("kept_zeros") if init_meta else None,
+                          file=config.init_checkpoint)
         for name, module in weight_layers(model):
             if name in prunable and bool((module.weight.detach() == 0).any()):
                 masks.set(name, module.weight.detach() != 0)
@@ -206,6 +245,7 @@ def train(config: TrainConfig, *, progress: Callable[[TrainProgress], None] | No
             # the name only: a checkpoint does not depend on the folder its parent lay in
             "init_checkpoint": Path(config.init_checkpoint).name if config.init_checkpoint else None,
             "init_method": init_meta.method if init_meta else None,
+            **({"kept_zeros": masks.kept} if masks.kept else {}),
         },
         target_sparsity=float(config.sparsity[-1]) if isinstance(config.sparsity, list)
         else (float(config.sparsity) if config.sparsity is not None
