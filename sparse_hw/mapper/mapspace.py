@@ -24,7 +24,7 @@ from ..errors import MappingError
 from ..model.arch import ArchModel
 from ..model.density import TensorDensity
 from ..model.mapping import MappingBatch
-from ..model.problem import ProblemModel
+from ..model.problem import _LOOP_MIN_ELEMENTS, ProblemModel
 from ..model.spatial_skip import uses_spatial_skipping
 from .constraints import Rules
 
@@ -105,6 +105,22 @@ class DimSlots:
         for j, (lo, hi) in enumerate(self.limits):
             ok &= (rows[:, j] >= lo) & (rows[:, j] <= hi)
         return ok
+
+
+@lru_cache(maxsize=32)
+def _orders(k: int) -> np.ndarray:
+    """Every order of k loops, [k!, k] (built once per k: `_expand` asks per candidate group). Read-only."""
+    out = np.array(list(itertools.permutations(range(k))), dtype=np.int64).reshape(math.factorial(k), k)
+    out.flags.writeable = False
+    return out
+
+
+@lru_cache(maxsize=32)
+def _sides(m: int) -> np.ndarray:
+    """Every X (1) / Y (0) assignment of m spatial loops, [2**m, m], built once per m. Read-only."""
+    out = ((np.arange(1 << m)[:, None] >> np.arange(m)[None, :]) & 1).astype(np.int64)
+    out.flags.writeable = False
+    return out
 
 
 @dataclass
@@ -264,20 +280,59 @@ class MapSpace:
 
     def _capacity_need(self, l: int, ext: np.ndarray) -> np.ndarray:
         """Dense (or compressed, at confidence 1) words a level must hold, from dim extents [n, D]."""
-        lv = self.arch.storage[l]
-        need = np.zeros(ext.shape[0])
-        for ti, ds in enumerate(self.problem.dataspaces):
-            if self.keep_fixed[l, ti] != 1:
-                continue
-            size = ds.tile_size(ext).astype(np.float64)
-            if ds.name in lv.formats:
-                dens = self._densities[ti]
-                if dens.kind == "fixed":
-                    size = np.ceil(size * dens.density - 1e-12)
-                elif dens.kind == "hyper":
-                    size = np.minimum(size, dens.nnz)
-            need += size
-        return need
+        plan = self._capacity_plans().get(l, ())
+        if plan and ext.size < _LOOP_MIN_ELEMENTS:  # few rows: one matmul for every data space held here
+            coef, cuts = self._capacity_stacks()[l]
+            every = 1 + (ext - 1) @ coef.T  # the same integers as each data space's own `tile_size`
+            sizes = [np.multiply.reduce(every[:, a:b], axis=-1) for a, b in cuts]
+        else:
+            sizes = [ds.tile_size(ext) for ds, _, _ in plan]
+        need = None
+        for (ds, kind, value), size in zip(plan, sizes):
+            size = size.astype(np.float64)
+            if kind == "fixed":
+                size = np.ceil(size * value - 1e-12)
+            elif kind == "hyper":
+                size = np.minimum(size, value)
+            need = size if need is None else need + size  # 0 + a + b + ...: the same sums as from zeros
+        return np.zeros(ext.shape[0]) if need is None else need
+
+    def _capacity_stacks(self) -> dict[int, tuple[np.ndarray, list[tuple[int, int]]]]:
+        """Per level, the held data spaces' projection matrices stacked, and each one's rows in it."""
+        stacks = getattr(self, "_cached_capacity_stacks", None)
+        if stacks is None:
+            stacks = {}
+            for l, plan in self._capacity_plans().items():
+                cuts, at = [], 0
+                for ds, _, _ in plan:
+                    cuts.append((at, at + ds.coef.shape[0]))
+                    at += ds.coef.shape[0]
+                coef = np.concatenate([ds.coef for ds, _, _ in plan]) if plan else np.zeros((0, self.problem.n_dims))
+                stacks[l] = (coef.astype(np.int64), cuts)
+            self._cached_capacity_stacks = stacks
+        return stacks
+
+    def _capacity_plans(self) -> dict[int, list[tuple]]:
+        """Per level, (data space, compressed-size rule, its parameter) of each data space it must hold:
+        decided once per mapspace, not per capacity check (thousands of them per search)."""
+        plans = getattr(self, "_cached_capacity_plans", None)
+        if plans is None:
+            self._tables()  # sets self._densities
+            plans = {}
+            for l, lv in enumerate(self.arch.storage):
+                rows = []
+                for ti, ds in enumerate(self.problem.dataspaces):
+                    if self.keep_fixed[l, ti] != 1:
+                        continue
+                    kind, value = None, None
+                    if ds.name in lv.formats:
+                        dens = self._densities[ti]
+                        kind = dens.kind
+                        value = dens.density if kind == "fixed" else dens.nnz
+                    rows.append((ds, kind, value))
+                plans[l] = rows
+            self._cached_capacity_plans = plans
+        return plans
 
     def _fan_limits(self, l: int) -> tuple[float, float]:
         """The X/Y fan-out a spatial level's loops must fit; unbounded under spatial skipping.
@@ -359,6 +414,22 @@ class MapSpace:
         product = np.prod(st, axis=1) if nsl else np.ones(cfg.shape[0], dtype=np.int64)
         return cfg, product, groups
 
+    def _join_checks(self) -> dict[int, list[tuple[int, int]]]:
+        """Per dim slot j, the (level, capacity) checks a join step on it needs: the levels with a
+        capacity that hold a data space the dim projects onto. The same for every spatial configuration,
+        so built once (`iter_config` runs once per configuration)."""
+        checks = getattr(self, "_cached_join_checks", None)
+        if checks is None:
+            caps = [(l, lv.effective_size) for l, lv in enumerate(self.arch.storage) if lv.effective_size is not None]
+            relevant = [ds.relevant() for ds in self.problem.dataspaces]
+            checks = {
+                j: [(l, cap) for l, cap in caps
+                    if any(self.keep_fixed[l, ti] == 1 and relevant[ti][self.dims[j].dim] for ti in range(len(relevant)))]
+                for j in range(len(self.dims))
+            }
+            self._cached_join_checks = checks
+        return checks
+
     def iter_config(self, row_sets: list[np.ndarray], block: int = 32768,
                     diag: dict | None = None) -> Iterator[np.ndarray]:
         """Every factorization-index tuple built from the given rows of each dim that fits every capacity.
@@ -370,14 +441,8 @@ class MapSpace:
         """
         n_lv, n_dims = self.arch.n_levels, self.problem.n_dims
         tables = self._tables()
-        caps = [(l, lv.effective_size) for l, lv in enumerate(self.arch.storage) if lv.effective_size is not None]
-        relevant = [ds.relevant() for ds in self.problem.dataspaces]
         order = sorted(range(len(self.dims)), key=lambda j: len(row_sets[j]))
-        checks = {
-            j: [(l, cap) for l, cap in caps
-                if any(self.keep_fixed[l, ti] == 1 and relevant[ti][self.dims[j].dim] for ti in range(len(relevant)))]
-            for j in order
-        }
+        checks = self._join_checks()
         found = 0
         last_fail: list = []
 
@@ -399,7 +464,7 @@ class MapSpace:
                     rows, cum = rows_all[b : b + fstep], cum_all[b : b + fstep]
                     f = rows.shape[0]
                     rep = np.repeat(np.arange(pidx.shape[0]), f)
-                    fi = np.tile(np.arange(f), pidx.shape[0])
+                    fi = np.broadcast_to(np.arange(f), (pidx.shape[0], f)).reshape(-1)  # np.tile, cheaper
                     new_ext = pext[rep]
                     new_ext[:, :, dim] = cum[fi]
                     ok = np.ones(rep.shape[0], dtype=bool)
@@ -481,6 +546,13 @@ class MapSpace:
                 cols.append(np.full(n, -1, dtype=np.int64))
         return np.stack(cols, axis=1) if cols else np.zeros((n, 0), dtype=np.int64)
 
+    def _table_arrays(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """`_dim_arrays` of dim slot j's whole factorization table, built once."""
+        cache = self.__dict__.setdefault("_cached_table_arrays", {})
+        if j not in cache:
+            cache[j] = self._dim_arrays(self.dims[j], self.dims[j].table)
+        return cache[j]
+
     def factor_arrays(self, idx: np.ndarray, rng: np.random.Generator | None = None):
         """Temporal and spatial factor arrays [n, L, D] of factorization-index rows."""
         n = idx.shape[0]
@@ -488,11 +560,12 @@ class MapSpace:
         t_arr = np.ones((n, n_lv, n_dims), dtype=np.int64)
         s_arr = np.ones((n, n_lv, n_dims), dtype=np.int64)
         for j, slots in enumerate(self.dims):
-            if slots.table is not None:
-                rows = slots.table[idx[:, j]]
+            if slots.table is not None:  # rows of the whole table's arrays (`_dim_arrays` is row by row)
+                dt, ds_ = self._table_arrays(j)
+                dt, ds_ = dt[idx[:, j]], ds_[idx[:, j]]
             else:
                 rows = sample_factorization(slots.residual, len(slots.free), rng or np.random.default_rng(0), n)
-            dt, ds_ = self._dim_arrays(slots, rows)
+                dt, ds_ = self._dim_arrays(slots, rows)
             t_arr[:, :, slots.dim] = dt
             s_arr[:, :, slots.dim] = ds_
         return t_arr, s_arr
@@ -645,6 +718,8 @@ class MapSpace:
         _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         inverse = inverse.reshape(-1)
         base = np.where(self.axis >= 0, self.axis, 1)
+        fixed_orders = [(np.array(r.t_prefix, dtype=np.int64).reshape(1, -1),
+                         np.array(r.t_suffix, dtype=np.int64).reshape(1, -1)) for r in rules]
         for g in np.argsort(first, kind="stable"):
             members = np.nonzero(inverse == g)[0]
             m0 = members[0]
@@ -653,8 +728,7 @@ class MapSpace:
             counts = [math.factorial(k) for k in ks]
             counts[0] += extra
             if all_orders or math.prod(counts) <= max_orders:
-                pats = [np.array(list(itertools.permutations(range(k))), dtype=np.int64).reshape(math.factorial(k), k)
-                        for k in ks]
+                pats = [_orders(k) for k in ks]
                 order_shape = counts
             else:
                 pats = None
@@ -662,7 +736,7 @@ class MapSpace:
             side_pats = []
             for mk, _ in sides:
                 m = int(mk[m0])
-                side_pats.append(((np.arange(1 << m)[:, None] >> np.arange(m)[None, :]) & 1).astype(np.int64))
+                side_pats.append(_sides(m))
             # variant-major: every tiling of the group with its first variant, then the next variant
             shape = (*order_shape, *[p.shape[0] for p in side_pats], keeps.shape[0], members.shape[0])
             total = math.prod(shape)
@@ -672,16 +746,18 @@ class MapSpace:
                 rows = members[parts[0]]
                 cnt = rows.shape[0]
                 t, sp = t_arr[rows], s_arr[rows]
+                at = np.arange(cnt)[:, None]  # fancy indexing: `take/put_along_axis` without their checks
                 if pats is not None:
                     perm = np.empty((cnt, n_lv, n_dims), dtype=np.int64)
                     for l, r in enumerate(rules):
                         k = ks[l]
                         pi = parts[1 + l]
                         fs = levels[l][1][rows]
-                        moving = np.take_along_axis(fs[:, :k], pats[l][np.minimum(pi, pats[l].shape[0] - 1)], axis=1)
-                        perm[:, l, :] = np.concatenate(
-                            [fs[:, k:], np.tile(np.array(r.t_prefix, dtype=np.int64), (cnt, 1)), moving,
-                             np.tile(np.array(r.t_suffix, dtype=np.int64), (cnt, 1))], axis=1)
+                        moving = fs[:, :k][at, pats[l][np.minimum(pi, pats[l].shape[0] - 1)]]
+                        perm[:, l, :] = np.concatenate(  # (prefix and suffix broadcast: np.tile, cheaper)
+                            [fs[:, k:], np.broadcast_to(fixed_orders[l][0], (cnt, fixed_orders[l][0].shape[1])),
+                             moving, np.broadcast_to(fixed_orders[l][1], (cnt, fixed_orders[l][1].shape[1]))],
+                            axis=1)
                         if l == 0 and extra:
                             perm[pi == pats[0].shape[0], 0, :] = np.arange(n_dims)
                 else:
@@ -690,9 +766,8 @@ class MapSpace:
                 ok = np.ones(cnt, dtype=bool)
                 for i, l in enumerate(side_levels):
                     m = side_pats[i].shape[1]
-                    side = np.tile(base[l], (cnt, 1))
-                    np.put_along_axis(side, sides[i][1][rows][:, :m], side_pats[i][parts[1 + len(order_shape) + i]],
-                                      axis=1)
+                    side = np.repeat(base[l][None, :], cnt, axis=0)  # np.tile, cheaper
+                    side[at, sides[i][1][rows][:, :m]] = side_pats[i][parts[1 + len(order_shape) + i]]
                     xs[:, l, :] = side
                     fx, fy = self._fan_limits(l)
                     ok &= np.prod(np.where(side == 1, sp[:, l, :], 1), axis=1) <= fx

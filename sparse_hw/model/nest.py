@@ -59,6 +59,19 @@ class DenseNest:
     slot_steps: np.ndarray  # [N, K] step of the loop index in dimension units
     slot_level: np.ndarray  # [K]
 
+    def select(self, rows: np.ndarray) -> DenseNest:
+        """The analysis of the mappings ``rows`` only: every count is per mapping, so this equals
+        analyzing ``MappingBatch.select(rows)`` again (the mapper's exact evaluation skips that)."""
+        out = {}
+        for name, value in vars(self).items():
+            if name == "slot_level":
+                out[name] = value
+            elif name == "tile_extents":
+                out[name] = [x[rows] for x in value]
+            else:
+                out[name] = value[rows]
+        return DenseNest(**out)
+
 
 def _exclusive_suffix_prod(x: np.ndarray, axis: int = -1) -> np.ndarray:
     rev = np.flip(x, axis=axis)
@@ -73,6 +86,19 @@ def _exclusive_suffix_prod(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return out
 
 
+def _prod_last(a: np.ndarray) -> np.ndarray:
+    """``np.prod(a, axis=-1)`` of an integer array, as a loop over the (short) last axis: numpy's reduce
+    over a few contiguous elements per row is several times slower (issue 15, item 14). Integer products
+    are exact in any order; the dtype is np.prod's."""
+    dtype = np.prod(np.empty((1, 0), dtype=a.dtype), axis=-1).dtype
+    if a.shape[-1] == 0:
+        return np.ones(a.shape[:-1], dtype=dtype)
+    out = a[..., 0].astype(dtype)
+    for j in range(1, a.shape[-1]):
+        out *= a[..., j]
+    return out
+
+
 def _pack_rows(q: np.ndarray) -> np.ndarray | None:
     """Pack integer vectors [..., C] into one exact int64 key each (mixed radix), or None if too wide."""
     lo = q.min(axis=tuple(range(q.ndim - 1)), initial=0)
@@ -81,13 +107,34 @@ def _pack_rows(q: np.ndarray) -> np.ndarray | None:
     if float(np.prod(radix.astype(np.float64))) >= 2.0**62:
         return None
     key = np.zeros(q.shape[:-1], dtype=np.int64)
-    for c in range(q.shape[-1]):
-        key = key * radix[c] + (q[..., c] - lo[c])
+    for c in range(q.shape[-1]):  # in place: key * radix + q - lo (modular int64, exact as it fits)
+        key *= radix[c]
+        key += q[..., c]
+        key -= lo[c]
     return key
 
 
-def temporal_fills(bounds: np.ndarray, vectors: np.ndarray, start: np.ndarray, extents: np.ndarray) -> np.ndarray:
+def _slot_context(bounds: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, ...]:
+    """What `temporal_fills` derives from the loop slots alone, the same for every data space: (non-trivial
+    slots, suffix products, advances, first slot above each child, row index, slots above, product above)."""
+    n, k = bounds.shape
+    nt = bounds > 1
+    nf = bounds.astype(np.float64)
+    suffix = np.ones((n, k + 1), dtype=np.float64)  # suffix[:, k] = prod_{j>=k} n_j
+    suffix[:, :k] = np.flip(np.cumprod(np.flip(nf, axis=1), axis=1), axis=1)
+    adv = (nf - 1.0) * suffix[:, 1:]  # times loop k advances
+    s_idx = np.minimum(start, k - 1)  # [N,G]
+    rows = np.arange(n)[:, None]  # fancy indexing: `take_along_axis` without its index building
+    above = np.arange(k)[None, None, :] >= start[:, :, None]
+    total_n = suffix[rows, np.minimum(start, k)]  # prod_{j>=k0} n_j (1 if none)
+    return nt, suffix, adv, s_idx, rows, above, total_n
+
+
+def temporal_fills(bounds: np.ndarray, vectors: np.ndarray, start: np.ndarray, extents: np.ndarray,
+                   context: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
     """Words a child tile receives over the whole run, per instance.
+
+    ``context``: `_slot_context(bounds, start)`, when the caller computed it once for several data spaces.
 
     Args:
         bounds: [N, K] bounds of the non-trivial temporal loop slots, innermost first, compacted to the
@@ -108,29 +155,22 @@ def temporal_fills(bounds: np.ndarray, vectors: np.ndarray, start: np.ndarray, e
         "same stride" for every child at once:
         ``fills = W prod_{k>=k0} n_k - overlap(v0) * sum_{k>=k0, same} (n_k-1) prod_{j>k} n_j``.
     """
-    n, k = bounds.shape
-    nt = bounds > 1
-    nf = bounds.astype(np.float64)
-    suffix = np.ones((n, k + 1), dtype=np.float64)  # suffix[:, k] = prod_{j>=k} n_j
-    suffix[:, :k] = np.flip(np.cumprod(np.flip(nf, axis=1), axis=1), axis=1)
-    adv = (nf - 1.0) * suffix[:, 1:]  # times loop k advances
+    nt, _, adv, s_idx, rows, above, total_n = _slot_context(bounds, start) if context is None else context
     vec = vectors * nt[:, :, None]
     prefix = np.cumsum(vec, axis=1) - vec
     q = vec - prefix  # [N,K,C]
-    s_idx = np.minimum(start, k - 1)  # [N,G]
-    v0 = np.take_along_axis(vec, s_idx[:, :, None], axis=1)  # [N,G,C]
-    w = np.prod(extents, axis=2).astype(np.float64)
-    ov0 = np.prod(np.clip(extents - np.abs(v0), 0, None), axis=2).astype(np.float64)
+    v0 = vec[rows, s_idx]  # [N,G,C]
+    w = _prod_last(extents).astype(np.float64)
+    ov0 = _prod_last(np.clip(extents - np.abs(v0), 0, None)).astype(np.float64)
     key = _pack_rows(q)
     if key is not None:
-        k0key = np.take_along_axis(key, s_idx, axis=1)  # [N,G]
+        k0key = key[rows, s_idx]  # [N,G]
         same = key[:, None, :] == k0key[:, :, None]  # [N,G,K]
     else:
-        q0 = np.take_along_axis(q, s_idx[:, :, None], axis=1)
+        q0 = q[rows, s_idx]
         same = np.all(q[:, None, :, :] == q0[:, :, None, :], axis=3)
-    above = np.arange(k)[None, None, :] >= start[:, :, None]
-    same_adv = np.where(same & above, adv[:, None, :], 0.0).sum(axis=2)  # [N,G]
-    total_n = np.take_along_axis(suffix, np.minimum(start, k), axis=1)  # prod_{j>=k0} n_j (1 if none)
+    # sum over the slots as a batched matrix product: integer-valued doubles, exact in any order
+    same_adv = np.matmul((same & above).astype(np.float64), adv[:, :, None])[:, :, 0]  # [N,G]
     return w * total_n - ov0 * same_adv
 
 
@@ -184,9 +224,10 @@ def analyze(problem: ProblemModel, arch: ArchModel, mb: MappingBatch) -> DenseNe
     # Temporal loop slots: level l, position j (innermost first).
     slot_dims = mb.perm.reshape(n, levels * n_dims)
     lvl_idx = np.repeat(np.arange(levels), n_dims)
-    slot_bounds = np.take_along_axis(tf, mb.perm, axis=2).reshape(n, -1)
+    at_n, at_l = np.arange(n)[:, None, None], np.arange(levels)[None, :, None]  # indexing [N, L, D] by perm
+    slot_bounds = tf[at_n, at_l, mb.perm].reshape(n, -1)
     step_at_level = e_below[:, :-1, :] * sf  # step of level l's temporal loop in dim units
-    slot_steps = np.take_along_axis(step_at_level, mb.perm, axis=2).reshape(n, -1)
+    slot_steps = step_at_level[at_n, at_l, mb.perm].reshape(n, -1)
 
     tile_size = np.zeros((n, levels, t_count), dtype=np.int64)
     deltas = np.zeros((n, levels, t_count), dtype=np.float64)
@@ -200,30 +241,33 @@ def analyze(problem: ProblemModel, arch: ArchModel, mb: MappingBatch) -> DenseNe
     nontrivial = slot_bounds > 1
     k_eff = max(1, int(nontrivial.sum(axis=1).max(initial=0)))
     order = np.argsort(~nontrivial, axis=1, kind="stable")[:, :k_eff]
-    c_bounds = np.take_along_axis(slot_bounds, order, axis=1)
-    c_dims = np.take_along_axis(slot_dims, order, axis=1)
-    c_steps = np.take_along_axis(slot_steps, order, axis=1)
+    at_row = np.arange(n)[:, None]
+    c_bounds = slot_bounds[at_row, order]
+    c_dims = slot_dims[at_row, order]
+    c_steps = slot_steps[at_row, order]
     c_level = lvl_idx[order]
-    c_nt = np.take_along_axis(nontrivial, order, axis=1)
+    c_nt = nontrivial[at_row, order]
     c_bounds = np.where(c_nt, c_bounds, 1)
     # first compacted slot above each level (non-trivial slots keep their level order)
     c_start = ((c_level[:, None, :] <= np.arange(levels)[None, :, None]) & c_nt[:, None, :]).sum(axis=2)
 
+    has_spatial = (sf > 1).any(axis=2)  # [N,L]
+    slots = _slot_context(c_bounds, c_start)
     for t, ds in enumerate(spaces):
         coef = ds.coef
-        ext = 1 + (e_tile - 1) @ coef.T  # [N,L,C]
+        ext = ds.extents(e_tile)  # [N,L,C]
         tile_extents.append(ext)
-        tile_size[:, :, t] = np.prod(ext, axis=2)
-        master = np.prod(1 + (e_master - 1) @ coef.T, axis=2)  # [N,L]
+        tile_size[:, :, t] = ds.tile_size(e_tile)
+        master = ds.tile_size(e_master)  # [N,L]
         # translation vectors of every slot in data-space coordinates
-        cdim = coef[:, c_dims]  # [C,N,K']
-        vectors = np.moveaxis(cdim, 0, 2) * c_steps[:, :, None]  # [N,K',C]
-        deltas[:, :, t] = temporal_fills(c_bounds, vectors, c_start, ext)
+        vectors = np.empty((*c_dims.shape, coef.shape[0]), dtype=np.result_type(coef, c_steps))  # [N,K',C]
+        for c in range(coef.shape[0]):
+            vectors[:, :, c] = coef[c, c_dims] * c_steps
+        deltas[:, :, t] = temporal_fills(c_bounds, vectors, c_start, ext, slots)
         distinct[:, :, t] = distinct_offsets(coef, sf, sp_steps)
         # partition sizes (integer arithmetic as in ComputePartitionSizes)
         part = tile_size[:, levels - 1, t].copy()
         partition[:, levels - 1, t] = part
-        has_spatial = (sf > 1).any(axis=2)  # [N,L]
         for lv in range(levels - 2, -1, -1):
             denom = np.where(has_spatial[:, lv + 1], master[:, lv + 1], tile_size[:, lv, t])
             part = (part * tile_size[:, lv, t]) // np.maximum(denom, 1)
@@ -251,9 +295,10 @@ def analyze(problem: ProblemModel, arch: ArchModel, mb: MappingBatch) -> DenseNe
     updates = np.where(keep, np.round(updates), 0.0)
     fills = np.where(keep, np.round(fills), 0.0)
 
-    sp_all = np.prod(sf, axis=2)  # [N,L]
-    sx = np.where(mb.spatial_x, sf, 1).prod(axis=2)
-    sy = np.where(mb.spatial_x, 1, sf).prod(axis=2)
+    sp_all = _prod_last(sf)  # [N,L]
+    on_x = mb.spatial_x
+    sx = _prod_last(np.where(on_x, sf, 1))
+    sy = _prod_last(np.where(on_x, 1, sf))
     # utilized instances of level l = product of the spatial fan-outs above l
     above = _exclusive_suffix_prod(sp_all.astype(np.int64), axis=1)
     x_exp = _exclusive_suffix_prod(sx.astype(np.int64), axis=1)

@@ -10,6 +10,7 @@ Timeloop builds (`src/loop-analysis/point-set-aahr.cpp`; holes between strided p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from math import prod
 
 import numpy as np
@@ -33,6 +34,10 @@ class DensitySpec:
         return self.density >= 1.0
 
 
+# below this many extents, one matmul beats a loop over the coordinates (`DataSpaceModel.extents`)
+_LOOP_MIN_ELEMENTS = 4096
+
+
 @dataclass(frozen=True)
 class DataSpaceModel:
     """One data space: its projection matrix, whether it is read-write, its size and density."""
@@ -47,12 +52,58 @@ class DataSpaceModel:
     def n_coords(self) -> int:
         return int(self.coef.shape[0])
 
+    @cached_property
+    def _terms(self) -> tuple[tuple[tuple[int, int], ...], ...]:
+        """Per coordinate, its (dim, coefficient) terms: projections are sparse (one or two dims each)."""
+        return tuple(tuple((int(d), int(row[d])) for d in np.nonzero(row)[0]) for row in self.coef)
+
+    def _coordinate_extents(self, e: np.ndarray) -> list[np.ndarray] | None:
+        """``1 + (e - 1) @ coef.T``, one coordinate at a time, for many rows (None: few rows, use the
+        matmul): integer matmul has no BLAS and was the mapper's costliest operation on big batches
+        (issue 15, item 14). The same integers, the same dtype."""
+        if e.ndim == 0 or e.size < _LOOP_MIN_ELEMENTS:
+            return None
+        dtype = np.result_type(e.dtype, self.coef.dtype)
+        out = []
+        for terms in self._terms:
+            if not terms:
+                out.append(np.ones(e.shape[:-1], dtype=dtype))
+                continue
+            acc = None
+            for d, c in terms:
+                x = e[..., d].astype(dtype)
+                x -= 1
+                if c != 1:
+                    x *= c
+                if acc is None:
+                    acc = x
+                else:
+                    acc += x
+            acc += 1
+            out.append(acc)
+        return out
+
     def extents(self, dim_extents: np.ndarray) -> np.ndarray:
         """Per-coordinate extents of the projection of boxes with the given per-dim extents."""
-        return 1 + (np.asarray(dim_extents) - 1) @ self.coef.T
+        e = np.asarray(dim_extents)
+        cols = self._coordinate_extents(e)
+        if cols is None or not cols:
+            return 1 + (e - 1) @ self.coef.T
+        return np.stack(cols, axis=-1)
 
     def tile_size(self, dim_extents: np.ndarray) -> np.ndarray:
-        return np.prod(self.extents(dim_extents), axis=-1)
+        """Size of the projection (the product of the coordinate extents)."""
+        e = np.asarray(dim_extents)
+        cols = self._coordinate_extents(e)
+        if cols is None or not cols:
+            ext = 1 + (e - 1) @ self.coef.T
+            if ext.dtype in (np.int64, np.float64):  # np.prod without its Python wrapper: the same dtype
+                return np.multiply.reduce(ext, axis=-1)
+            return np.prod(ext, axis=-1)
+        size = cols[0]
+        for c in cols[1:]:
+            size *= c
+        return size
 
     def relevant(self) -> np.ndarray:
         """Dims that appear in the projection (bool per dim)."""

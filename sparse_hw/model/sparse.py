@@ -392,6 +392,10 @@ class SparseAnalyzer:
             [[(int(d), int(row[d])) for d in np.nonzero(row)[0]] for row in ds.coef] for ds in problem.dataspaces
         ]
         self._has_fanout = [arch.fanout(l)[0] * arch.fanout(l)[1] > 1 for l in range(arch.n_levels)]
+        # (level, data space, what the tile's occupancy depends on) -> `_expected_occupancy_t`'s results:
+        # mapper batches share most tiles between structures (issue 15, item 14: mapper speed)
+        self._occupancy_memo: dict[tuple, tuple] = {}
+        self._formats_memo: dict[tuple, tuple] = {}  # likewise `_define_formats_t`'s, per level
 
     # ------------------------------------------------------------------ loops and molds
     def complete_subnests(self, mb: MappingBatch, i: int) -> list[list[Loop]]:
@@ -441,22 +445,25 @@ class SparseAnalyzer:
         """Tiles of mapping i for the given data spaces (others stay empty, kept=False)."""
         prob = self.problem
         n_lv = self.arch.n_levels
-        tiles = [[TileSparse(kept=False) for _ in prob.dataspaces] for _ in range(n_lv)]
+        # the other data spaces' cells share one never-written empty tile (callers read only their
+        # `kept`); building a tile per cell was most of the mapper's per-structure cost (issue 15, item 14)
+        empty = TileSparse(kept=False)
+        tiles = [[empty] * len(prob.dataspaces) for _ in range(n_lv)]
+        # mapping i's rows as Python numbers once (indexing numpy scalars one by one cost more)
+        keep, size, utilized = nest.keep[i].tolist(), nest.tile_size[i].tolist(), nest.utilized[i].tolist()
+        reads, fills, updates = nest.reads[i].tolist(), nest.fills[i].tolist(), nest.updates[i].tolist()
         for t in columns:
+            rw = prob.dataspaces[t].read_write
             for l in range(n_lv):
-                tile = TileSparse(kept=bool(nest.keep[i, l, t]))
+                tile = TileSparse(kept=bool(keep[l][t]))
                 tiles[l][t] = tile
                 if not tile.kept:
                     continue
-                tile.shape = int(nest.tile_size[i, l, t])
-                tile.avg_replication = float(nest.utilized[i, l])
-                tile.alg = {
-                    "read": float(nest.reads[i, l, t]),
-                    "fill": float(nest.fills[i, l, t]),
-                    "update": float(nest.updates[i, l, t]),
-                }
+                tile.shape = int(size[l][t])
+                tile.avg_replication = float(utilized[l])
+                tile.alg = {"read": float(reads[l][t]), "fill": float(fills[l][t]), "update": float(updates[l][t])}
                 tile.data = {f"random_{op}": v for op, v in tile.alg.items()}
-                tile.temporal_reductions = float(nest.reads[i, l, t] if prob.dataspaces[t].read_write else 0.0)
+                tile.temporal_reductions = float(reads[l][t] if rw else 0.0)
                 if self.ranks[l][t] is not None:
                     tile.ranks = self.ranks[l][t]
                     tile.has_metadata = True
@@ -612,13 +619,18 @@ class SparseAnalyzer:
 
     # ------------------------------------------------------------------ representation analysis
     def _define_formats_t(self, tiles, subnests, molds, t: int):
-        """`DefineCompressionFormatModels` for one data space: ranks, loops and fiber shapes."""
-        prob = self.problem
-        arch = self.arch
-        n_dims = prob.n_dims
+        """`DefineCompressionFormatModels` for one data space: ranks, loops and fiber shapes.
+
+        A level's result depends only on the keep flags, tile sizes and the loops over the data space's own
+        dims (in order) at and below it, so it is kept per those (mapper batches repeat the inner levels
+        across structures, issue 15, item 14). Other dims' loops change neither the loops nor the tile
+        sizes (`_size`) the ranks see."""
         rel = self.relevant[t]
-        for l in range(arch.n_levels):
+        below: tuple = ()
+        for l in range(self.arch.n_levels):
             tile = tiles[l][t]
+            own = tuple((lp.dim, lp.end, lp.spatial, lp.x) for lp in subnests[l] if lp.dim in rel)
+            below = (below, tile.kept, tile.shape, own)
             if not tile.kept:
                 continue
             # Every kept level gets a rank structure (one rank holding every loop when it has no
@@ -626,70 +638,88 @@ class SparseAnalyzer:
             # whose parent is not compressed need none.
             if not tile.has_metadata and (tile.parent is None or not tiles[tile.parent][t].compressed):
                 continue
-            child = tile.child
-            inner_most = 0 if child is None else child + 1
-            info = tile.ranks if tile.has_metadata else None
-            n_ranks = info.n_ranks if info is not None else 1
-            child_tile = tiles[child][t] if child is not None else None
-            pre_tiling = bool(tile.compressed and child is not None and child_tile.shape > 1)
-            child_ranks = 0
-            if child is not None:
-                child_ranks = child_tile.ranks.n_ranks if child_tile.has_metadata else 1
-            if pre_tiling:
-                if child_ranks > n_ranks:
-                    return self._fail(l, f"pre-tiling of {prob.dataspaces[t].name} needs the "
-                                      f"{child_ranks} ranks of {arch.storage[child].name} but "
-                                      f"{arch.storage[l].name} supports {n_ranks}")
-                if child_tile.compressed:
-                    for r in range(child_ranks):
-                        if info is None or info.formats[r] != child_tile.ranks.formats[r]:
-                            return self._fail(l, f"pre-tiling of {prob.dataspaces[t].name}: rank {r} "
-                                              f"format {info.formats[r]} differs from "
-                                              f"{arch.storage[child].name}'s {child_tile.ranks.formats[r]}")
-            loops: list[Loop] = []
-            sub: list[int] = []
-            for lv in range(inner_most, l + 1):
-                for j, lp in enumerate(subnests[lv]):
-                    if lp.dim in rel:
-                        loops.append(Loop(lp.dim, lp.end, lp.spatial, lp.x))
-                        sub.append(self._size(t, molds[lv][j]))
-            if not pre_tiling:
-                sizes = np.ones(n_dims, dtype=np.int64)
-                for lv in range(inner_most):
-                    for lp in subnests[lv]:
-                        sizes[lp.dim] *= lp.end
-                for lp in loops:
-                    lp.end = lp.end * int(sizes[lp.dim])
-                    sizes[lp.dim] = 1
-            inner_rank_id = child_ranks if pre_tiling else 0
-            apply = _ranks_inner_to_outer if (info is not None and info.inner_to_outer) else _ranks_outer_to_inner
-            rank_loops, rank_sub, more = apply(inner_rank_id, loops, sub, info)
-            if more:
-                return self._fail(
-                    l,
-                    f"more compression ranks needed than supported in hardware for "
-                    f"{prob.dataspaces[t].name} at {arch.storage[l].name}: its {n_ranks}-rank format cannot "
-                    "hold every non-trivial loop of this mapping",
-                )
-            if pre_tiling:
-                rank_loops = list(child_tile.rank_loops[:child_ranks]) + rank_loops
-                rank_sub = list(child_tile.subtile_sizes[1 : child_ranks + 1]) + rank_sub
-                first = child_tile.subtile_sizes[0] if child_tile.subtile_sizes else 1
-            else:
-                first = 1
-            tile.rank_loops = rank_loops
-            tile.subtile_sizes = [first] + rank_sub
-            if len(rank_loops) != n_ranks:
-                return self._fail(l, f"format of {prob.dataspaces[t].name} at "
-                                  f"{arch.storage[l].name} could not be matched to the mapping's loops")
-            fibers = []
-            for rl in rank_loops:
-                ext = np.ones(n_dims, dtype=np.int64)
-                for lp in rl:
-                    ext[lp.dim] *= lp.end
-                fibers.append(self._size(t, ext))
-            tile.fiber_shape = fibers
+            key = (t, l, below)
+            got = self._formats_memo.get(key)
+            if got is None:
+                got = self._define_level(tiles, subnests, molds, t, l)
+                if len(self._formats_memo) < 200_000:
+                    self._formats_memo[key] = got
+            if got[0] is False:
+                if len(got) > 3:
+                    tile.rank_loops, tile.subtile_sizes = list(got[3]), list(got[4])
+                return got[:3]
+            tile.rank_loops, tile.subtile_sizes, tile.fiber_shape = list(got[0]), list(got[1]), list(got[2])
         return True, None, None
+
+    def _define_level(self, tiles, subnests, molds, t: int, l: int) -> tuple:
+        """One level of `_define_formats_t`: (rank loops, subtile sizes, fiber shapes), or its failure."""
+        prob = self.problem
+        arch = self.arch
+        n_dims = prob.n_dims
+        rel = self.relevant[t]
+        tile = tiles[l][t]
+        child = tile.child
+        inner_most = 0 if child is None else child + 1
+        info = tile.ranks if tile.has_metadata else None
+        n_ranks = info.n_ranks if info is not None else 1
+        child_tile = tiles[child][t] if child is not None else None
+        pre_tiling = bool(tile.compressed and child is not None and child_tile.shape > 1)
+        child_ranks = 0
+        if child is not None:
+            child_ranks = child_tile.ranks.n_ranks if child_tile.has_metadata else 1
+        if pre_tiling:
+            if child_ranks > n_ranks:
+                return self._fail(l, f"pre-tiling of {prob.dataspaces[t].name} needs the "
+                                  f"{child_ranks} ranks of {arch.storage[child].name} but "
+                                  f"{arch.storage[l].name} supports {n_ranks}")
+            if child_tile.compressed:
+                for r in range(child_ranks):
+                    if info is None or info.formats[r] != child_tile.ranks.formats[r]:
+                        return self._fail(l, f"pre-tiling of {prob.dataspaces[t].name}: rank {r} "
+                                          f"format {info.formats[r]} differs from "
+                                          f"{arch.storage[child].name}'s {child_tile.ranks.formats[r]}")
+        loops: list[Loop] = []
+        sub: list[int] = []
+        for lv in range(inner_most, l + 1):
+            for j, lp in enumerate(subnests[lv]):
+                if lp.dim in rel:
+                    loops.append(Loop(lp.dim, lp.end, lp.spatial, lp.x))
+                    sub.append(self._size(t, molds[lv][j]))
+        if not pre_tiling:
+            sizes = [1] * n_dims  # Python ints: numpy scalars one at a time cost more, same values
+            for lv in range(inner_most):
+                for lp in subnests[lv]:
+                    sizes[lp.dim] *= lp.end
+            for lp in loops:
+                lp.end = lp.end * int(sizes[lp.dim])
+                sizes[lp.dim] = 1
+        inner_rank_id = child_ranks if pre_tiling else 0
+        apply = _ranks_inner_to_outer if (info is not None and info.inner_to_outer) else _ranks_outer_to_inner
+        rank_loops, rank_sub, more = apply(inner_rank_id, loops, sub, info)
+        if more:
+            return self._fail(
+                l,
+                f"more compression ranks needed than supported in hardware for "
+                f"{prob.dataspaces[t].name} at {arch.storage[l].name}: its {n_ranks}-rank format cannot "
+                "hold every non-trivial loop of this mapping",
+            )
+        if pre_tiling:
+            rank_loops = list(child_tile.rank_loops[:child_ranks]) + rank_loops
+            rank_sub = list(child_tile.subtile_sizes[1 : child_ranks + 1]) + rank_sub
+            first = child_tile.subtile_sizes[0] if child_tile.subtile_sizes else 1
+        else:
+            first = 1
+        if len(rank_loops) != n_ranks:  # (the tile keeps what was matched, as before the memo)
+            return (*self._fail(l, f"format of {prob.dataspaces[t].name} at "
+                                f"{arch.storage[l].name} could not be matched to the mapping's loops"),
+                    rank_loops, [first] + rank_sub)
+        fibers = []
+        for rl in rank_loops:
+            ext = [1] * n_dims
+            for lp in rl:
+                ext[lp.dim] *= lp.end
+            fibers.append(self._size(t, ext))
+        return rank_loops, [first] + rank_sub, fibers
 
     def _fail(self, level: int, reason: str):
         return False, self.arch.storage[level].name, reason
@@ -733,36 +763,53 @@ class SparseAnalyzer:
             tile = tiles[l][t]
             if not tile.kept or tile.shape == 0:
                 continue
-            ext = {} if tile.op_ext is None else {"ext": tile.op_ext}
-            ks, ps = dens.occupancy_distribution(tile.shape, **ext)
-            ps = ps.copy()
             parent = tile.parent
-            if parent is not None and tiles[parent][t].has_metadata and ks[0] == 0 and ps[0] > 0:
-                # Empty tiles are not transferred when the parent has metadata: condition on
-                # non-empty (`CalculateExpectedOccupancy`).
-                p0 = ps[0]
-                tile.avg_replication *= 1.0 - p0
-                ps = ps / (1.0 - p0)
-                ps[0] = 0.0
-            tile.expected_occupancy = float(np.dot(ps, ks))
-            tile.expected_density = tile.expected_occupancy / tile.shape
-            tile.max_data_occupancy = (
-                dens.max_occupancy(tile.shape, **ext) if tile.has_metadata else tile.shape
-            )
+            parent_md = parent is not None and tiles[parent][t].has_metadata
+            # the rest of a tile's state is fixed per (level, data space): its ranks, density model
+            key = (l, t, tile.shape, tile.op_ext, parent_md,
+                   tuple(tile.fiber_shape) if tile.has_metadata else None,
+                   tuple(tile.subtile_sizes) if tile.has_metadata else None)
+            memo = self._occupancy_memo.get(key)
+            if memo is None:
+                memo = self._tile_occupancy(tile, dens, parent_md)
+                if len(self._occupancy_memo) < 200_000:
+                    self._occupancy_memo[key] = memo
+            nonempty, tile.expected_occupancy, tile.expected_density, tile.max_data_occupancy, md, bits, top = memo
+            if nonempty is not None:
+                tile.avg_replication *= nonempty
             if tile.has_metadata:
-                md, pl, empty_rank = self._metadata_given(tile, dens, ks)
-                tile.expected_md = [[float(np.dot(md[r], ps)), float(np.dot(pl[r], ps))] for r in range(len(md))]
-                info = tile.ranks
-                tile.md_word_bits = [
-                    [0, 0] if empty_rank[r] else [info.md_bits[r], info.pl_bits[r]] for r in range(info.n_ranks)
-                ]
-                kmax = np.array([float(tile.max_data_occupancy)])
-                mdx, plx, _ = self._metadata_given(tile, dens, kmax)
-                bits = sum(
-                    mdx[r, 0] * tile.md_word_bits[r][0] + plx[r, 0] * tile.md_word_bits[r][1]
-                    for r in range(info.n_ranks)
-                )
-                tile.max_md_bits = int(math.ceil(bits - 1e-9))
+                tile.expected_md = [list(r) for r in md]
+                tile.md_word_bits = [list(r) for r in bits]
+                tile.max_md_bits = top
+
+    def _tile_occupancy(self, tile: TileSparse, dens, parent_md: bool) -> tuple:
+        """One tile's `CalculateExpectedOccupancy`: (P(nonempty) its average instances scale by, or None;
+        expected occupancy, density, max data occupancy; per-rank expected (md, pl) units, word bits, max
+        metadata bits) -- these last three None without metadata."""
+        nonempty = None
+        ext = {} if tile.op_ext is None else {"ext": tile.op_ext}
+        ks, ps = dens.occupancy_distribution(tile.shape, **ext)
+        ps = ps.copy()
+        if parent_md and ks[0] == 0 and ps[0] > 0:
+            # Empty tiles are not transferred when the parent has metadata: condition on
+            # non-empty (`CalculateExpectedOccupancy`).
+            p0 = ps[0]
+            nonempty = 1.0 - p0
+            ps = ps / (1.0 - p0)
+            ps[0] = 0.0
+        occupancy = float(np.dot(ps, ks))
+        max_occ = dens.max_occupancy(tile.shape, **ext) if tile.has_metadata else tile.shape
+        if not tile.has_metadata:
+            return nonempty, occupancy, occupancy / tile.shape, max_occ, None, None, None
+        md, pl, empty_rank = self._metadata_given(tile, dens, ks)
+        expected_md = [[float(np.dot(md[r], ps)), float(np.dot(pl[r], ps))] for r in range(len(md))]
+        info = tile.ranks
+        word_bits = [[0, 0] if empty_rank[r] else [info.md_bits[r], info.pl_bits[r]] for r in range(info.n_ranks)]
+        kmax = np.array([float(max_occ)])
+        mdx, plx, _ = self._metadata_given(tile, dens, kmax)
+        bits = sum(mdx[r, 0] * word_bits[r][0] + plx[r, 0] * word_bits[r][1] for r in range(info.n_ranks))
+        max_bits = int(math.ceil(bits - 1e-9))
+        return nonempty, occupancy, occupancy / tile.shape, max_occ, expected_md, word_bits, max_bits
 
     def _metadata_accesses(self, tiles, nest, i):
         for row in tiles:
