@@ -118,6 +118,12 @@ def _check_value(path: str, attr: str, original: Any, value: str) -> None:
         parsed = yaml.safe_load(value)
     except yaml.YAMLError:
         raise _bad(f"--set {path}: {value!r} is not a YAML scalar", "give plain numbers or words") from None
+    # .nan/.inf passed every `< 0` test below, and a 30-digit depth swept to a CSV of points that none fit
+    # (exit 0); Timeloop reads attributes as 64-bit integers (`spec.arch.MAX_ATTRIBUTE`)
+    if isinstance(parsed, (int, float)) and not isinstance(parsed, bool) and not (
+            math.isfinite(parsed) and abs(parsed) <= 2**63 - 1):
+        raise _bad(f"--set {path}: {attr} {value!r} is not a finite number up to 2^63 - 1",
+                   f"give {attr} realistic finite values")
     if attr == "technology":
         ok = _TECH.match(value) or (isinstance(parsed, (int, float)) and not isinstance(parsed, bool) and parsed > 0)
         if not ok:
@@ -401,7 +407,7 @@ def _arch_sweep(arch, sets, layers, *, out, cache, workers, engine, scheduler, s
     check_scheduler(scheduler)
     from .mapper.options import check_search_options
 
-    check_search_options(budget_s=budget_s, metrics=metrics)
+    check_search_options(budget_s=budget_s, metrics=metrics, seed=seed)
     with atomic_dir(out, force=force, inputs=inputs) as tmp:
         points, jobs, owners = [], [], []
         texts: dict[Path, str] = {}

@@ -35,9 +35,11 @@ def model_files(
     out: Path | None = None,
     force: bool = False,
     jinja: dict[str, Any] | None = None,
+    on_start: Callable[[], None] | None = None,
 ):
     """Evaluate the mapping in ``files`` (Timeloop inputs); optionally write the outputs to ``out``.
-    ``jinja``: variables for templated inputs (``--jinja KEY=VALUE``)."""
+    ``jinja``: variables for templated inputs (``--jinja KEY=VALUE``). ``on_start``: called once the
+    inputs are validated and the engine imported, before the work (the command line's start-up ends)."""
     from .backends.inputs import load_files
 
     paths = _with_arch(files, arch)
@@ -46,6 +48,8 @@ def model_files(
     spec = load_files(paths, jinja)  # read and validated before numpy and the engine are imported
     from .backends.analytical import model_spec
 
+    if on_start is not None:
+        on_start()
     ev = model_spec(spec)
     if out is not None:
         _write_eval(out, ev, stage="model", inputs=paths, mapping=ev.mapping, force=force)
@@ -66,20 +70,25 @@ def map_files(
     progress: Callable[[int, int], None] | None = None,
     force: bool = False,
     jinja: dict[str, Any] | None = None,
+    on_start: Callable[[], None] | None = None,
 ):
     """Search the best mapping for ``files``; returns (SearchResult, Evaluation) and writes ``out``.
-    ``jinja``: variables for templated inputs (``--jinja KEY=VALUE``)."""
+    ``jinja``: variables for templated inputs (``--jinja KEY=VALUE``). ``on_start``: called once the
+    inputs are validated and the engine and mapper imported, before the search (the command line's
+    start-up ends, `sparse_hw.cli._process.started`)."""
     from .backends.inputs import load_files
 
     paths = _with_arch(files, arch)
     from .mapper.options import check_search_options
 
-    check_search_options(budget_s=budget_s, mode=mode)
+    check_search_options(budget_s=budget_s, mode=mode, seed=seed)
     if out is not None:
         check_out_dir(out, inputs=paths, force=force)
     spec = load_files(paths, jinja)  # read and validated before numpy, the engine and the mapper are imported
     from .backends.analytical import map_spec, mapping_yaml
 
+    if on_start is not None:
+        on_start()
     overrides: dict[str, Any] = {"seed": seed, "budget_s": budget_s, "jobs": jobs, "mode": mode}
     if metrics:
         overrides["metrics"] = list(metrics)
@@ -380,7 +389,7 @@ def simulate(
     if engine not in ("local", "dask"):  # run_sweep says so too, but only after the cache was made
         raise ConfigError(f"unknown engine {engine!r}", key_path="--engine", fix="use local or dask")
     check_scheduler(scheduler)
-    check_search_options(budget_s=budget_s, metrics=metrics)
+    check_search_options(budget_s=budget_s, metrics=metrics, seed=seed)
     started = time.time()
     results = run_cached(jobs, cache_path, workers=workers, engine=engine, scheduler=scheduler, progress=progress)
     failed = [r for r in results if r.error]

@@ -35,6 +35,10 @@ DEFAULT_MAX_INPUT_BYTES = 16 << 20
 MAX_DEPTH = 100
 #: nodes that aliases may add to a document beyond the nodes written in it
 MAX_ALIAS_NODES = 1_000_000
+#: longest integer literal accepted: Python refuses to convert one of over 4,300 digits (a ValueError,
+#: exit 1), and any value past 2^63 (19 digits) is refused later by the value checks with its key
+MAX_INT_DIGITS = 1000
+_INT_TAG = "tag:yaml.org,2002:int"
 
 
 def max_input_bytes() -> int:
@@ -156,6 +160,14 @@ def check_node(root: yaml.Node | None, source: str | Path) -> None:
         if cls is not mapping and cls is not sequence:
             if repeated:
                 added += 1
+            if node.tag == _INT_TAG and len(node.value) > MAX_INT_DIGITS:
+                raise SpecError(
+                    f"an integer of {len(node.value):,} characters (more than {MAX_INT_DIGITS:,})",
+                    file=source,
+                    key_path=_key_of(root, node),
+                    line=node.start_mark.line + 1,
+                    fix="write a realistic number; no Timeloop input needs one this long",
+                )
             continue
         if depth > MAX_DEPTH:
             raise SpecError(
@@ -187,6 +199,24 @@ def check_node(root: yaml.Node | None, source: str | Path) -> None:
         else:
             for v in node.value:
                 push((v, depth, repeated))
+
+
+def _key_of(root: yaml.Node, target: yaml.Node) -> str | None:
+    """The mapping key whose value is ``target`` (for an error message; None at the top or in a list)."""
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if v is target:
+                    return str(k.value)
+                stack.extend((k, v))
+        else:
+            stack.extend(node.value)
+    return None
 
 
 class DepthLimitedComposer:

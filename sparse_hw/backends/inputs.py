@@ -14,15 +14,27 @@ from typing import Any
 
 def load_files(files: Sequence[str | Path], jinja_data: dict[str, Any] | None = None):
     """Load and validate Timeloop input files as one merged spec (the spec layer); ``jinja_data`` are
-    the variables for templates (``--jinja KEY=VALUE``, timeloopfe's ``jinja_parse_data``)."""
-    import tempfile
+    the variables for templates (``--jinja KEY=VALUE``, timeloopfe's ``jinja_parse_data``).
 
+    A problem file that lacks dimension names the architecture uses is fitted to them (`fit_problem_files`).
+    The files are first loaded as they are: when that succeeds and no problem needs fitting (`fits_as_is`:
+    every design that names dimensions as Timeloop does), that spec is the result -- validated once
+    instead of twice (the other files, then all of them), and no temporary folder made (issue 15, item 14)."""
+    from ..errors import SparseHwError
     from ..spec import load_spec
-    from ..spec.problem_shape import fit_problem_files
+    from ..spec.problem_shape import fit_problem_files, fits_as_is
 
-    with tempfile.TemporaryDirectory(prefix="sparse-hw-fit-") as work:
-        fitted = fit_problem_files([Path(f) for f in files], Path(work), jinja_data)
-        spec = load_spec(fitted, jinja_data=jinja_data)
+    paths = [Path(f) for f in files]
+    try:
+        spec = load_spec(paths, jinja_data=jinja_data)
+    except SparseHwError:
+        spec = None  # perhaps fitting mends it; if not, the load below reports it
+    if spec is None or not fits_as_is(paths, spec, jinja_data):
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="sparse-hw-fit-") as work:
+            fitted = fit_problem_files(paths, Path(work), jinja_data)
+            spec = load_spec(fitted, jinja_data=jinja_data)
     _fill_tables(spec)
     return spec
 

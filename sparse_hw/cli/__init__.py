@@ -112,12 +112,13 @@ def main() -> None:
     (``_fast``: typer's per-call parameter adapters cost more than the command's own work on a small
     input, issue 15, item 14); everything else, help and every usage error included, goes through typer."""
     from ._fast import call
-    from ._process import finish, start
+    from ._process import finish, start, started
 
     start()
     code = call(sys.argv[1:], _root)
     if code is not None:
         finish(code)  # sys.exit(code), less the interpreter's teardown in a plain CLI process (`_process`)
+    started()  # typer's commands (train, simulate, ...) run with the collector's settings for the work
     sys.exit(_typer_main(_app_for(sys.argv[1:])))
 
 

@@ -82,11 +82,12 @@ def run(
     """The ``map`` command's work: typer's command above calls it, and `_fast` does without typer."""
     from ..pipeline import map_files
     from ._common import jinja_data
+    from ._process import started
 
     metrics = objective_metrics(objective)
     result, ev = map_files(
         files, arch=arch, metrics=metrics, seed=seed, budget_s=budget_s, jobs=jobs, mode=mode, pad=pad,
-        out=out, force=force, jinja=jinja_data(jinja) or None,
+        out=out, force=force, jinja=jinja_data(jinja) or None, on_start=started,
     )
     if as_json:
         echo(json.dumps(ev.to_json() | {"mapper": result.stats()}))

@@ -47,8 +47,9 @@ def run(
     """The ``model`` command's work: typer's command above calls it, and `_fast` does without typer."""
     from ..pipeline import model_files
     from ._common import jinja_data
+    from ._process import started
 
-    ev = model_files(files, arch=arch, out=out, force=force, jinja=jinja_data(jinja) or None)
+    ev = model_files(files, arch=arch, out=out, force=force, jinja=jinja_data(jinja) or None, on_start=started)
     if as_json:
         echo(json.dumps(ev.to_json()))
     else:

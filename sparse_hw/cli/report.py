@@ -42,9 +42,10 @@ def register(app: typer.Typer) -> None:
         result = report(dirs, baseline=baseline, out=out, extract_dirs=extract or [], formats=formats,
                         force=force)
         models = list(dict.fromkeys(result.summary["model"].astype(str)))
+        from rich.markup import escape  # names come from edited files: `[bold]` or `[b]` is text, not markup
         from rich.table import Table
 
-        table = Table(title=f"{', '.join(models)}: network totals (baseline: {result.baseline or 'none'})")
+        table = Table(title=escape(f"{', '.join(models)}: network totals (baseline: {result.baseline or 'none'})"))
         for name in (
             "checkpoint",
             "arch",
@@ -59,9 +60,9 @@ def register(app: typer.Typer) -> None:
             table.add_column(name, justify="left" if text else "right", overflow="fold", no_wrap=not text)
         for r in result.summary.itertuples(index=False):
             table.add_row(
-                str(r.checkpoint_label) if len(models) == 1 else f"{r.model} {r.checkpoint_label}",
-                str(r.arch) + (f" [{r.backend}]" if result.summary["backend"].nunique() > 1 else ""),
-                str(r.arch_exploits),
+                escape(str(r.checkpoint_label) if len(models) == 1 else f"{r.model} {r.checkpoint_label}"),
+                escape(str(r.arch) + (f" [{r.backend}]" if result.summary["backend"].nunique() > 1 else "")),
+                escape(str(r.arch_exploits)),
                 _fmt(r.energy_pj / 1e6, ".4g"),
                 _fmt(r.cycles, ",.0f"),
                 _fmt(r.energy_ratio_to_baseline, ".3f"),

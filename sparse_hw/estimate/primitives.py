@@ -120,6 +120,8 @@ def technology(attrs: dict[str, Any], component: str) -> str:
             f"give technology like 45nm, between {lo:g} and {hi:g} nm (the range of data/tech_scaling.csv, "
             "Stillmaker & Baas 2017; sparse-hw does not extrapolate beyond it), on the component or its subtree",
         )
+    if isinstance(tech, (int, float)):  # `technology: 45` (a YAML number): the node in the text every table reads
+        return f"{node:g}nm"
     return str(tech)
 
 
@@ -163,6 +165,10 @@ def _recorded_primitive(cls: str, key: tuple, actions: tuple[str, ...]) -> Price
 CACTI_MIN_BITS = 512  # the CACTI plug-in refuses arrays under 64 bytes (accelergy-cacti-plug-in, 2022)
 
 _SRAM_ACTIONS = ("read", "write", "idle")
+#: the largest on-chip memory and word priced (x128 and x64 the CACTI grid's largest; see `sram`)
+MAX_SRAM_BYTES = 1 << 30
+MAX_SRAM_BITS = 65536
+MAX_SRAM_BANKS = 1024
 
 
 def aladdin_energy_regime(cls: str, width: float, depth: float) -> bool:
@@ -263,6 +269,18 @@ def sram(attrs: dict[str, Any], cls: str, component: str) -> Priced:
         found = _recorded_primitive(kind, key, _SRAM_ACTIONS)
         if found is not None:
             return found
+    if banks > MAX_SRAM_BANKS:  # 1e11 banks: the grid's 32 extrapolated, as for the sizes below
+        raise EstimateError(f"{component}: {banks:g} banks are beyond what the estimator can price (at most "
+                            f"{MAX_SRAM_BANKS:,}; its CACTI table covers 1 - 32)", "n_banks",
+                            "give a realistic n_banks")
+    if width * depth / 8 > MAX_SRAM_BYTES or width > MAX_SRAM_BITS:
+        # data/cacti_sram.csv covers 256 B - 8 MiB and buses up to 1024 bits: a depth of 1e15 words was priced
+        # by extrapolating that grid 10^8-fold (exit 0); refused here, as a technology outside its table is
+        bad = "width" if width > MAX_SRAM_BITS else "depth"
+        raise EstimateError(
+            f"{component}: a {width:g}-bit x {depth:g}-word {cls} ({width * depth / 8:.3g} bytes) is beyond what "
+            f"the estimator can price (at most {MAX_SRAM_BYTES >> 30} GiB and {MAX_SRAM_BITS:,}-bit words; its "
+            "CACTI table covers 256 B - 8 MiB)", bad, f"give a realistic {bad}, or split the memory into levels")
     if "sram" in cls.lower() and "global_cycle_seconds" in attrs:  # a v0.4 input: today's CACTI plug-in prices it
         return _sram_v04(attrs, width, depth, banks, tech, component)
     if "sram" in cls.lower() and int(width * depth) // 8 == 0:

@@ -316,6 +316,15 @@ def _check_numbers(attrs: dict[str, Any], where: str, errors: list[ArchError]) -
                 )
             )
             ok = False
+        elif key in WHOLE_ATTRIBUTES and value != int(value):
+            errors.append(
+                ArchError(
+                    f"{where}.attributes.{key}",
+                    f"attribute {key} is {value}, not a whole number",
+                    f"give {key} as a whole number (it counts words, banks or instances)",
+                )
+            )
+            ok = False
         elif value == 0 and key in POSITIVE_ATTRIBUTES:
             # buffer.cpp divides by them (block size = width / word bits): Timeloop would crash
             errors.append(
@@ -334,6 +343,11 @@ MAX_ATTRIBUTE = 2**63 - 1
 
 #: numeric attributes that must be at least 1
 POSITIVE_ATTRIBUTES = ("datawidth", "word_bits", "block_size", "cluster_size")
+
+#: counts Timeloop reads into integers (buffer.cpp ParseSpecs: ``std::uint32_t`` / ``unsigned long long``):
+#: ``n_banks: 0.3`` or ``depth: 12800.5`` is an edit, and the model must not round it silently
+WHOLE_ATTRIBUTES = ("depth", "memory_depth", "data_storage_depth", "entries", "block_size", "cluster_size",
+                    "n_banks", "num_banks", "instances", "metadata_storage_depth", "metadata_block_size")
 
 
 def _make_level(kind: str, **kw: Any) -> _Level:

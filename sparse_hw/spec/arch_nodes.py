@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import SpecModel, norm_key
+from .base import SpecModel, new_list, norm_key
 from .constraints import ConstraintDirective
 from .sparse import SparseTarget
 
@@ -49,8 +49,8 @@ class TreeNode(SpecModel):
 
     name: str
     attributes: dict[str, Any] = Field(default_factory=dict)
-    local: list[LocalNode] = Field(default_factory=list)
-    subtree: list[TreeNode] = Field(default_factory=list)
+    local: list[LocalNode] = Field(default_factory=new_list)
+    subtree: list[TreeNode] = Field(default_factory=new_list)
 
     _a = field_validator("attributes", mode="before")(classmethod(lambda cls, v: _attrs(v)))
 
@@ -64,8 +64,8 @@ class TreeArch(SpecModel):
     """``architecture: {version, subtree}`` (v0.3, or the v0.4 tree timeloopfe hands Timeloop)."""
 
     version: str
-    subtree: list[TreeNode] = Field(default_factory=list)
-    local: list[LocalNode] = Field(default_factory=list)
+    subtree: list[TreeNode] = Field(default_factory=new_list)
+    local: list[LocalNode] = Field(default_factory=new_list)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -147,7 +147,7 @@ class ComponentNode(SpecModel):
     spatial: Spatial = Field(default_factory=Spatial)
     constraints: NodeConstraints = Field(default_factory=NodeConstraints)
     sparse_optimizations: SparseTarget | None = None
-    required_actions: list[str] = Field(default_factory=list)
+    required_actions: list[str] = Field(default_factory=new_list)
     area_share: float | None = None
     enabled: bool = True
 
@@ -165,7 +165,7 @@ class ContainerNode(SpecModel):
     spatial: Spatial = Field(default_factory=Spatial)
     constraints: NodeConstraints = Field(default_factory=NodeConstraints)
     sparse_optimizations: SparseTarget | None = None
-    networks: list[Any] = Field(default_factory=list)
+    networks: list[Any] = Field(default_factory=new_list)
     enabled: bool = True
 
     _s = model_validator(mode="before")(classmethod(lambda cls, d: _in_node_sparse(d)))
@@ -193,7 +193,7 @@ class BranchNode(SpecModel):
     """``!Parallel`` / ``!Hierarchical`` / ``!Pipelined``: a list of nodes."""
 
     kind: Literal["!Parallel", "!Hierarchical", "!Pipelined"]
-    nodes: list[ArchNode] = Field(default_factory=list)
+    nodes: list[ArchNode] = Field(default_factory=new_list)
 
     @field_validator("nodes", mode="before")
     @classmethod
@@ -231,7 +231,7 @@ class NodesArch(SpecModel):
     """``architecture: {version: 0.4, nodes: [...]}`` (timeloopfe v0.4)."""
 
     version: str = "0.4"
-    nodes: list[ArchNode] = Field(default_factory=list)
+    nodes: list[ArchNode] = Field(default_factory=new_list)
 
     @field_validator("version", mode="before")
     @classmethod

@@ -19,8 +19,9 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from ..strict_numbers import no_bool_for_number
 from .base import SpecModel, norm_key, norm_word
 from .directives import format_factors, parse_factors, parse_permutation
 from .mapping import BYPASS_SPELLINGS
@@ -334,17 +335,23 @@ def constraint_items(raw: Any) -> tuple[list[tuple[tuple[Any, ...], Any]], str |
     return out, None
 
 
+#: Timeloop's mapper search algorithms (src/search/search-factory.cpp), in our underscore spelling
+MAPPER_ALGORITHMS = ("exhaustive", "linear_pruned", "random", "random_pruned", "hybrid")
+_MAX_COUNT = 2**63 - 1
+
+
 class MapperSettings(SpecModel):
     """Mapper settings (the `mapper` key), Timeloop's plus ``seed`` (ours: a seeded search)."""
 
     version: str | None = None
     optimization_metrics: list[str] = Field(default_factory=lambda: ["edp"])
     algorithm: str | None = None
-    num_threads: int | None = None
-    victory_condition: int | None = None
-    timeout: int | None = None
-    search_size: int | None = None
-    max_permutations_per_if_visit: int | None = None
+    # Timeloop reads these as unsigned integers (a -5 timeout wraps to ~2^64); `true` is no count either
+    num_threads: int | None = Field(None, ge=0, le=_MAX_COUNT)
+    victory_condition: int | None = Field(None, ge=0, le=_MAX_COUNT)
+    timeout: int | None = Field(None, ge=0, le=_MAX_COUNT)
+    search_size: int | None = Field(None, ge=0, le=_MAX_COUNT)
+    max_permutations_per_if_visit: int | None = Field(None, ge=0, le=_MAX_COUNT)
     log_stats: bool | None = None
     log_suboptimal: bool | None = None
     log_interval: int | None = None
@@ -360,6 +367,20 @@ class MapperSettings(SpecModel):
     out_prefix: str | None = None
     optimization_metric: list[str] | None = None
     seed: int | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        return no_bool_for_number(cls, value, info.field_name)
+
+    @field_validator("algorithm")
+    @classmethod
+    def _known_algorithm(cls, value: str | None) -> str | None:
+        # Timeloop's search factory knows these five and stops on any other name; ours maps them to --mode
+        if value is not None and value not in MAPPER_ALGORITHMS:
+            known = ", ".join(a.replace("_", "-") for a in MAPPER_ALGORITHMS)
+            raise ValueError(f"unknown mapper algorithm {value!r} [fix: use one of {known}]")
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import SpecModel, norm_key, norm_word
+from .base import SpecModel, new_list, norm_key, norm_word
 from .directives import format_factors, parse_factors, parse_permutation
 
 BYPASS_SPELLINGS = ("bypass", "datatype", "dataspace", "bypassing")
@@ -86,7 +86,7 @@ class MappingDirective(SpecModel):
 class Mapping(SpecModel):
     """A fixed mapping: the list of directives, in file order."""
 
-    directives: list[MappingDirective] = Field(default_factory=list)
+    directives: list[MappingDirective] = Field(default_factory=new_list)
 
     def by_target(self, target: str) -> list[MappingDirective]:
         return [d for d in self.directives if d.target == target]

@@ -9,11 +9,12 @@ the simple form, a list of dimension names) and `src/workload/workload.cpp`
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import SpecModel, fix_note, norm_key, norm_word
+from .base import SpecModel, fix_note, new_list, norm_key, norm_word
 from .expressions import Namespace
 
 DISTRIBUTIONS = ("fixed_structured", "hypergeometric", "banded")
@@ -24,6 +25,13 @@ class Coefficient(SpecModel):
 
     name: str
     default: int = 1
+
+    @field_validator("default", mode="before")
+    @classmethod
+    def _not_bool(cls, value: Any) -> Any:  # pydantic's lax int read `default: true` as a stride of 1
+        if isinstance(value, bool):
+            raise ValueError(fix_note(f"{str(value).lower()} is a boolean, not a number", "give a whole number"))
+        return value
 
 
 class ProjectionTerm(SpecModel):
@@ -81,7 +89,7 @@ class Shape(SpecModel):
 
     name: str = "problem"
     dimensions: list[str]
-    coefficients: list[Coefficient] = Field(default_factory=list)
+    coefficients: list[Coefficient] = Field(default_factory=new_list)
     data_spaces: list[DataSpace]
 
     @model_validator(mode="after")
@@ -136,6 +144,13 @@ class Density(SpecModel):
     data_file_path: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("density", mode="before")
+    @classmethod
+    def _not_bool(cls, value: Any) -> Any:  # `{density: true}` was read as a dense tensor, exit 0
+        if isinstance(value, bool):
+            raise ValueError(fix_note(f"{str(value).lower()} is a boolean, not a density", "give a number in [0, 1]"))
+        return value
+
     @model_validator(mode="after")
     def _needs(self) -> Density:
         if self.distribution == "real_data":
@@ -176,7 +191,10 @@ class Density(SpecModel):
                 elif key in ("density", "data_file_path"):
                     out[key] = value
                 elif key in ("band_width", "workload_tensor_size", "bandwidth"):
-                    # banded's parameter (banded-distribution.cpp) and timeloopfe's defaults
+                    # banded's parameter (banded-distribution.cpp) and timeloopfe's defaults: counts
+                    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 \
+                            or value == float("inf"):
+                        raise ValueError(f"density {key} is {value!r}, not a count >= 0")
                     params[key] = value
                 else:
                     raise ValueError(
@@ -304,6 +322,15 @@ class Problem(SpecModel):
             v = self.instance.get(c.name, c.default)
             if not 0 <= v <= MAX_DIMENSION:
                 errors.append(f"coefficient {c.name}={v} must be between 0 and {MAX_DIMENSION:,}")
+        known = [*self.shape.dimensions, *(c.name for c in self.shape.coefficients)]
+        # `Hstrid: 2` left the stride at its default (Timeloop ignores an unknown key). Other keys stay legal:
+        # timeloopfe problems keep variables such as H, Hpad in the instance for their expressions
+        typos = {str(k): m[0] for k in self.instance if k not in known
+                 and (m := difflib.get_close_matches(str(k), known, n=1, cutoff=0.8))}
+        if typos:
+            errors.append("; ".join(f"instance key {k!r} names no dimension or coefficient of the shape (did you "
+                                    f"mean {m!r}?)" for k, m in typos.items()))
+            fix = f"spell it as the shape does: {', '.join(known)}"
         names = [ds.name for ds in self.shape.data_spaces]
         unknown = [n for n in self.densities if n not in names]
         if unknown:

@@ -94,6 +94,31 @@ def adapt_problem(doc: dict[str, Any], renames: dict[str, str], add_g: bool) -> 
     return doc
 
 
+def fits_as_is(files: Sequence[Path], spec: Any, jinja_data: dict[str, Any] | None = None) -> bool:
+    """True when ``spec`` -- ``load_spec(files)``, loaded without error -- is what loading the files that
+    `fit_problem_files` returns would give: no problem file needs a rename or G by the names ``spec``'s
+    constraints and formats use. Lets a caller validate the files once instead of twice.
+
+    Sound because ``spec`` names a superset of what `fit_problem_files` looks at (the other files alone):
+    with the problem loaded, validation only adds names (``factors_only``, ``maximize_dims`` and v0.4 dummy
+    constraints put problem dimensions into the factors and permutations; nothing is removed), and a larger
+    set of missing names can only turn `plan`'s answer from "nothing" into a change, never back. So when
+    no problem needs a change by ``spec``'s names, `fit_problem_files` changes nothing either. False means
+    "not known": fit the files and load them again."""
+    from ..errors import SparseHwError
+    from .loader import read_document
+
+    wanted = dimensions_named(spec)
+    for f in files:
+        try:
+            prob = _problem_section(read_document(Path(f), jinja_data))  # cached by the load of ``spec``
+        except SparseHwError:
+            return False
+        if prob is not None and plan((prob.get("shape") or {}).get("dimensions", []), wanted) != ({}, False):
+            return False
+    return True
+
+
 def fit_problem_files(
     files: Sequence[Path], workdir: Path, jinja_data: dict[str, Any] | None = None
 ) -> list[Path]:

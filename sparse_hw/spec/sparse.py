@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import SpecModel, norm_key, norm_word
+from .base import SpecModel, new_list, norm_key, norm_word
 
 RANK_FORMATS = ("UOP", "RLE", "CP", "B", "UB")
 
@@ -64,7 +64,7 @@ class ActionOption(SpecModel):
     """One alternative of an action optimization: act on ``target`` when ``condition_on`` is zero."""
 
     target: str
-    condition_on: list[str] = Field(default_factory=list)
+    condition_on: list[str] = Field(default_factory=new_list)
 
     @field_validator("condition_on", mode="before")
     @classmethod
@@ -116,9 +116,9 @@ class SparseTarget(SpecModel):
     """Every sparse optimization of one architecture level."""
 
     name: str
-    representation_format: list[DataSpaceFormat] = Field(default_factory=list)
-    action_optimization: list[ActionOptimization] = Field(default_factory=list)
-    compute_optimization: list[ComputeOptimization] = Field(default_factory=list)
+    representation_format: list[DataSpaceFormat] = Field(default_factory=new_list)
+    action_optimization: list[ActionOptimization] = Field(default_factory=new_list)
+    compute_optimization: list[ComputeOptimization] = Field(default_factory=new_list)
 
     @model_validator(mode="before")
     @classmethod
@@ -159,7 +159,7 @@ class SparseOptimizations(SpecModel):
     """Sparse optimizations of every level, one target per level (v0.3 key and v0.4 in-node ones)."""
 
     version: str | None = None
-    targets: list[SparseTarget] = Field(default_factory=list)
+    targets: list[SparseTarget] = Field(default_factory=new_list)
 
     @model_validator(mode="before")
     @classmethod

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, FiniteFloat, field_validator, model_validator
 
-from .base import SpecModel, norm_key
+from .base import SpecModel, new_list, norm_key
 
 _RANGE = re.compile(r"\[\d+\.\.\d+\]")
 
@@ -49,12 +49,21 @@ class _Versioned(SpecModel):
         return data
 
 
+def _not_bool(value: Any) -> Any:
+    """pydantic reads ``true`` as 1.0 for a float field: an energy or area of ``true`` is an edit, not 1 pJ."""
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is a boolean, not a number [fix: give the figure as a number]")
+    return value
+
+
 class ERTAction(SpecModel):
     """Energy of one action (one argument combination) of a component, in pJ."""
 
     name: str
     arguments: dict[str, Any] | None = None
     energy: FiniteFloat = Field(ge=0)  # a NaN, inf or negative energy would poison every total
+
+    _energy_not_bool = field_validator("energy", mode="before")(_not_bool)
 
 
 class ERTEntry(SpecModel):
@@ -82,7 +91,7 @@ def _last_match(entries, level_name: str):
 class ERT(_Versioned):
     """Energy reference table."""
 
-    tables: list[ERTEntry] = Field(default_factory=list)
+    tables: list[ERTEntry] = Field(default_factory=new_list)
 
     def component(self, level_name: str) -> ERTEntry | None:
         """The entry Timeloop uses for a level (last match wins, as a later table row overrides)."""
@@ -95,11 +104,13 @@ class ARTEntry(SpecModel):
     name: str
     area: FiniteFloat = Field(ge=0)
 
+    _area_not_bool = field_validator("area", mode="before")(_not_bool)
+
 
 class ART(_Versioned):
     """Area reference table."""
 
-    tables: list[ARTEntry] = Field(default_factory=list)
+    tables: list[ARTEntry] = Field(default_factory=new_list)
 
     def component(self, level_name: str) -> ARTEntry | None:
         """The area entry of a level (last match wins, as in the ERT)."""
@@ -138,7 +149,7 @@ class SubcomponentActions(SpecModel):
     """The actions one subcomponent performs for a compound action."""
 
     name: str
-    actions: list[SubcomponentAction] = Field(default_factory=list)
+    actions: list[SubcomponentAction] = Field(default_factory=new_list)
 
 
 class CompoundAction(SpecModel):
@@ -146,7 +157,7 @@ class CompoundAction(SpecModel):
 
     name: str
     arguments: dict[str, Any] | None = None
-    subcomponents: list[SubcomponentActions] = Field(default_factory=list)
+    subcomponents: list[SubcomponentActions] = Field(default_factory=new_list)
 
 
 class Subcomponent(SpecModel):
@@ -181,8 +192,8 @@ class CompoundComponent(SpecModel):
 
     name: str
     attributes: dict[str, Any] = Field(default_factory=dict)
-    subcomponents: list[Subcomponent] = Field(default_factory=list)
-    actions: list[CompoundAction] = Field(default_factory=list)
+    subcomponents: list[Subcomponent] = Field(default_factory=new_list)
+    actions: list[CompoundAction] = Field(default_factory=new_list)
 
     @field_validator("attributes", mode="before")
     @classmethod
@@ -193,7 +204,7 @@ class CompoundComponent(SpecModel):
 class ComponentLibrary(_Versioned):
     """One file's `compound_components` (or v0.4 `components`) section."""
 
-    classes: list[CompoundComponent] = Field(default_factory=list)
+    classes: list[CompoundComponent] = Field(default_factory=new_list)
 
     @field_validator("classes", mode="before")
     @classmethod

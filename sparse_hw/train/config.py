@@ -6,10 +6,19 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import ConfigError
 from ..limits import MAX_SEED
+from ..strict_numbers import no_bool_for_number
 
 # Types and bounds of every dataset option (``--data-opt``, ``data_options:``, and a checkpoint's recorded
 # ``dataset_options``): a bad value is refused here, before a dataset is built, instead of failing inside
@@ -88,6 +97,11 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, value: Any, info: ValidationInfo) -> Any:  # `epochs: true` is not 1 epoch
+        return no_bool_for_number(cls, value, info.field_name)
+
     model: str
     """Registered model name (``lenet5``, ``resnet18``, ``mobilenetv2``, ``pointnet2``)."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -159,7 +173,7 @@ class TrainConfig(BaseModel):
     """Start from this checkpoint's weights (e.g. a dense model; set ``epochs`` to 0 to skip dense training)."""
     trust_checkpoint: bool = False
     """Allow ``init_checkpoint`` to unpickle arbitrary objects (only for files you trust)."""
-    threads: int | None = Field(1, ge=1)
+    threads: int | None = Field(1, ge=1, le=256)  # `--threads 100000`: OpenMP's pool exhausted memory, a segfault
     """torch intra-op threads for the run; None = torch's default. One by default: the models here run many
     small ops (PointNet++'s sampling loop, 8x8 digits), where OpenMP's thread hand-off dominates; on the
     2-core machines this project targets a PointNet++ forward+backward took 0.3 s with one thread and

@@ -41,6 +41,14 @@ except SystemExit as exc:
     raise
 """
 
+# how many objects the collector has frozen when the process ends
+_FROZEN = """
+import atexit, gc, runpy, sys
+atexit.register(lambda: print("frozen", gc.get_freeze_count(), file=sys.stderr))
+sys.argv = ["sparse-hw", *sys.argv[1:]]
+runpy.run_module("sparse_hw", run_name="__main__", alter_sys=True)
+"""
+
 
 def _run(code: str, argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -81,7 +89,15 @@ def test_an_input_error_exits_2_with_the_same_message(problem: Path) -> None:
     assert fast.stdout == normal.stdout == ""
     first = fast.stderr.splitlines()[0]
     assert first.startswith("error: missing.yaml") and normal.stderr.splitlines()[0] == first
-    assert fast.stderr.strip().endswith(f"atexit ran, gc threshold {_process.GC_THRESHOLD0}")
+    # it ended during its start-up (reading the inputs), before `started` set the threshold for the work
+    assert fast.stderr.strip().endswith(f"atexit ran, gc threshold {_process.STARTUP_GC_THRESHOLD0}")
+
+
+def test_a_command_through_typer_runs_with_the_settings_for_the_work(problem: Path) -> None:
+    # `arch list` is no fast-path command: its start-up ends before typer runs it
+    fast = _run(_AS_MAIN, ["arch", "list"], problem.parent)
+    assert fast.returncode == 0, fast.stderr
+    assert fast.stderr.strip().splitlines()[-1] == f"atexit ran, gc threshold {_process.GC_THRESHOLD0}"
 
 
 def test_a_profiler_still_gets_its_output(problem: Path, tmp_path: Path) -> None:
@@ -97,6 +113,22 @@ def test_a_profiler_still_gets_its_output(problem: Path, tmp_path: Path) -> None
 
 def test_this_test_process_is_not_the_command_line() -> None:
     assert not _process.is_cli_main() and not _process.is_cli_process()
+    import gc
+
+    before = gc.get_threshold(), gc.get_freeze_count()
+    _process.start()
+    _process.started()  # neither tunes, nor freezes, a process that merely calls the CLI's code
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
     with pytest.raises(SystemExit) as exc:
         _process.finish(3)
     assert exc.value.code == 3
+
+
+def test_the_start_up_is_frozen_before_the_search(problem: Path) -> None:
+    argv = ["map", "--json", "--seed", "0", "--arch", "eyeriss_like", problem.name]
+    done = _run(_FROZEN, argv, problem.parent)
+    assert done.returncode == 0, done.stderr
+    frozen = int(done.stderr.split()[-1])
+    assert frozen > 10_000  # modules, classes, validators, the spec: kept out of the search's collections
+    failed = _run(_FROZEN, ["map", "--json", "--arch", "eyeriss_like", "missing.yaml"], problem.parent)
+    assert failed.returncode == 2 and failed.stderr.split()[-2:] == ["frozen", "0"]

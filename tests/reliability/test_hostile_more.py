@@ -155,6 +155,9 @@ CASES: dict[str, Case] = {
     "map-unknown-mode": Case(_map("--mode", "genetic"),
                              ("--mode", "genetic")),
     "simulate-budget-negative": Case(lambda b, c: _simulate(_ex(b, c), "--budget-s", "-1"), ("--budget-s",)),
+    # a negative mapper seed was accepted (and failed inside the random sampling of a large mapspace)
+    "map-seed-negative": Case(_map("--seed", "-1"), ("--seed", "-1", "4294967295")),
+    "simulate-seed-huge": Case(lambda b, c: _simulate(_ex(b, c), "--seed", str(2**32)), ("--seed", "4294967296")),
     # found inside every job before, after the cache had been made in the working folder
     "simulate-unknown-objective": Case(lambda b, c: _simulate(_ex(b, c), "--objective", "speed"),
                                        ("--objective", "speed")),
