@@ -27,20 +27,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError, ProblemCollector
 from .io import load_yaml
 from .limits import MAX_SEED
-from .strict_numbers import no_bool_for_number
+from .strict_numbers import NoBoolNumbers
 
 #: Names become folders (``results/<name>``, ``extract/<name>``): letters, digits, '_', '.', '-', starting
 #: with a letter or digit, so that ``..`` or ``.hidden`` cannot leave or hide in the run folder.
@@ -54,13 +46,8 @@ def _folder_name(v: str) -> str:
     return v
 
 
-class _Strict(BaseModel):
+class _Strict(NoBoolNumbers):  # `calib_samples: true` is not 1
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_numbers(cls, value: Any, info: ValidationInfo) -> Any:  # `calib_samples: true` is not 1
-        return no_bool_for_number(cls, value, info.field_name)
 
 
 class CheckpointPlan(_Strict):

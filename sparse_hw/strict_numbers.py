@@ -1,14 +1,17 @@
 """Refuse a YAML boolean where a configuration wants a number.
 
 pydantic's lax mode reads ``true`` as 1 for an ``int`` or ``float`` field, so ``epochs: true`` trained one
-epoch and ``calib_samples: true`` calibrated on one sample, with exit 0 (issue 15, item 4). The models
-of the run and train configurations call :func:`no_bool_for_number` before validating each field.
+epoch and ``calib_samples: true`` calibrated on one sample, with exit 0 (issue 15, item 4). The run,
+search and train configurations and the mapper settings derive from :class:`NoBoolNumbers`, which calls
+:func:`no_bool_for_number` before validating each field.
 """
 
 from __future__ import annotations
 
 import types
 from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationInfo, field_validator
 
 
 def _numeric(annotation: Any) -> bool:
@@ -28,3 +31,12 @@ def no_bool_for_number(cls: Any, value: Any, field_name: str | None) -> Any:
         if field is not None and _numeric(field.annotation):
             raise ValueError(f"{str(value).lower()} is a boolean, not a number")
     return value
+
+
+class NoBoolNumbers(BaseModel):
+    """A model base whose numeric fields refuse a boolean (`no_bool_for_number`); other fields are untouched."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        return no_bool_for_number(cls, value, info.field_name)

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, MappingError, SpecError
+from ..errors import MappingError, SpecError
 from ..io import dump_yaml
-from ..limits import MAX_SEED
 from ..mapper.constraints import compile_rules
+from ..mapper.options import check_search_options
 from ..mapper.search import Mapper, SearchResult, SearchSettings, awkward_dims, seed_json, seeds_batch
 from ..model.evaluate import Engine
 from ..model.mapping import mapping_to_directives
@@ -68,11 +68,7 @@ def search_settings(spec, overrides: dict[str, Any]) -> SearchSettings:
             s.metrics = tuple(_metric(m) for m in value)
         elif hasattr(s, key):
             setattr(s, key, value)
-    if not 0 <= int(s.seed) <= MAX_SEED:  # numpy's generators take 0 .. 2^32 - 1 (a negative one failed inside)
-        from_cli = overrides.get("seed") is not None
-        raise ConfigError(f"the mapper seed must be between 0 and {MAX_SEED}, got {s.seed}",
-                          key_path="--seed" if from_cli else "mapper.seed",
-                          fix=f"give a seed between 0 and {MAX_SEED}")
+    check_search_options(seed=s.seed)  # a file's seed is bounded where it is read; this is an override's
     return s
 
 

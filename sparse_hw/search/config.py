@@ -29,34 +29,21 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError, ProblemCollector
 from ..io import load_yaml
 from ..limits import MAX_SEED
 from ..runconfig import _folder_name
-from ..strict_numbers import no_bool_for_number
+from ..strict_numbers import NoBoolNumbers
 
 #: Pruning methods a trial may apply to the dense checkpoint, one layer at a time (see .prune).
 SEARCH_METHODS = ("l1", "structured", "gmp", "global")
 HARDWARE_METRICS = ("energy", "cycles", "edp")
 
 
-class _Strict(BaseModel):
+class _Strict(NoBoolNumbers):  # `seed: true` ran a whole search
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_numbers(cls, value: Any, info: ValidationInfo) -> Any:  # `seed: true` ran a whole search
-        return no_bool_for_number(cls, value, info.field_name)
 
 
 def _check_range(v: list[float], *, what: str) -> list[float]:

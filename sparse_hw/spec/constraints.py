@@ -19,9 +19,10 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from ..strict_numbers import no_bool_for_number
+from ..limits import MAX_SEED
+from ..strict_numbers import NoBoolNumbers
 from .base import SpecModel, norm_key, norm_word
 from .directives import format_factors, parse_factors, parse_permutation
 from .mapping import BYPASS_SPELLINGS
@@ -340,7 +341,7 @@ MAPPER_ALGORITHMS = ("exhaustive", "linear_pruned", "random", "random_pruned", "
 _MAX_COUNT = 2**63 - 1
 
 
-class MapperSettings(SpecModel):
+class MapperSettings(NoBoolNumbers, SpecModel):
     """Mapper settings (the `mapper` key), Timeloop's plus ``seed`` (ours: a seeded search)."""
 
     version: str | None = None
@@ -366,12 +367,7 @@ class MapperSettings(SpecModel):
     sync_interval: int | None = None
     out_prefix: str | None = None
     optimization_metric: list[str] | None = None
-    seed: int | None = None
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        return no_bool_for_number(cls, value, info.field_name)
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)  # numpy's generators take 0 .. 2^32 - 1
 
     @field_validator("algorithm")
     @classmethod

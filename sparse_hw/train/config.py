@@ -6,19 +6,11 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError
 from ..limits import MAX_SEED
-from ..strict_numbers import no_bool_for_number
+from ..strict_numbers import NoBoolNumbers
 
 # Types and bounds of every dataset option (``--data-opt``, ``data_options:``, and a checkpoint's recorded
 # ``dataset_options``): a bad value is refused here, before a dataset is built, instead of failing inside
@@ -92,15 +84,10 @@ def dataset_option_problems(options: Any) -> list[tuple[str, str]]:
     return out
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(NoBoolNumbers):  # `epochs: true` is not 1 epoch
     """One training (and pruning) run; ``sparse-hw train`` flags and ``run`` configs map onto these fields."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_numbers(cls, value: Any, info: ValidationInfo) -> Any:  # `epochs: true` is not 1 epoch
-        return no_bool_for_number(cls, value, info.field_name)
 
     model: str
     """Registered model name (``lenet5``, ``resnet18``, ``mobilenetv2``, ``pointnet2``)."""

@@ -191,6 +191,9 @@ CASES: dict[str, Case] = {
                                             ("mapper.yaml", "mapper.timeout", "greater than or equal to 0")),
     "finding-mapper-timeout-true": Case(_map_edit("timeout: 400", "timeout: true"),
                                         ("mapper.yaml", "mapper.timeout", "boolean")),
+    # finding: a negative mapper seed was refused only when the search began, naming no file
+    "finding-mapper-seed-negative": Case(_map_edit("timeout: 400", "timeout: 400\n  seed: -1"),
+                                         ("mapper.yaml", "mapper.seed", "greater than or equal to 0")),
     "finding-mapper-victory-30-digits": Case(_map_edit("victory-condition: 400", "victory-condition: " + "9" * 30),
                                              ("mapper.yaml", "mapper.victory-condition", "less than or equal")),
     # finding: a misspelt coefficient in the instance (`Hstrid: 2`) left the stride at its default, exit 0
