@@ -26,6 +26,7 @@ from ..model.density import TensorDensity
 from ..model.mapping import MappingBatch
 from ..model.problem import _LOOP_MIN_ELEMENTS, ProblemModel
 from ..model.spatial_skip import uses_spatial_skipping
+from ..model.unique_rows import unique_rows
 from .constraints import Rules
 
 
@@ -391,8 +392,8 @@ class MapSpace:
         for j, s in enumerate(self.dims):
             cum, tx, ty, tt = tables[j]
             spatial_cols = np.concatenate([tx, ty, tt], axis=1)
-            uniq, inverse = np.unique(spatial_cols, axis=0, return_inverse=True)
-            inverse = inverse.reshape(-1)
+            first, inverse = unique_rows(spatial_cols)
+            uniq = spatial_cols[first]
             groups.append([np.nonzero(inverse == g)[0] for g in range(uniq.shape[0])])
             keys.append(uniq)
         nsl = len(self.spatial_levels)

@@ -24,6 +24,7 @@ from .nest import DenseNest
 from .position_skip import factors as position_factors
 from .sparse import SparseAnalyzer
 from .spatial_skip import SPATIAL_TEMPORAL_CLASH
+from .unique_rows import unique_rows
 
 _EPS = 1e-9
 
@@ -63,29 +64,6 @@ def structure_key(mb: MappingBatch, dims: list[int], keep_cols: list[int], level
         parts.append(_rel_ranks(mb.perm[:, l, :], mb.temporal[:, l, :], dims))
         parts.append(_rel_ranks(mb.spatial_perm[:, l, :], mb.spatial[:, l, :], dims))
     return np.concatenate(parts, axis=1)
-
-
-def _unique_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(first index of each distinct row, inverse index of every row), distinct rows in ascending order.
-
-    The rows' varying columns packed into one int64 each (mixed radix, offset to zero) sort as the rows
-    do, so a 1-D ``np.unique`` gives exactly ``np.unique(key, axis=0)``'s answer, without its structured
-    dtype (milliseconds a call: most of a small mapper search's cost, issue 15, item 14)."""
-    if key.ndim == 2 and key.shape[0] and np.issubdtype(key.dtype, np.integer):
-        lo, hi = key.min(axis=0), key.max(axis=0)
-        varying = np.nonzero(hi > lo)[0]
-        radix = hi[varying].astype(np.float64) - lo[varying] + 1
-        with np.errstate(over="ignore"):
-            fits = float(np.prod(radix)) < 2.0**62
-        if fits:
-            packed = np.zeros(key.shape[0], dtype=np.int64)
-            for c in varying.tolist():
-                packed *= int(hi[c]) - int(lo[c]) + 1
-                packed += key[:, c] - lo[c]
-            _, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
-            return first, inverse.reshape(-1)
-    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
-    return first, inverse.reshape(-1)
 
 
 class BatchSparseEvaluator:
@@ -186,7 +164,7 @@ class BatchSparseEvaluator:
                 continue  # no representation format anywhere: dense tiles, nothing to analyze
             dims = sorted(an.relevant[t])
             key = structure_key(mb, dims, [t], L)
-            first, inverse = _unique_rows(key)
+            first, inverse = unique_rows(key)
             u_count = first.shape[0]
             ok_u = np.ones(u_count, dtype=bool)
             reason_u = np.full(u_count, None, dtype=object)
@@ -284,7 +262,7 @@ class BatchSparseEvaluator:
         # X or Y matters here: the split and the spatial order decide it
         key = np.concatenate([key, mb.split.reshape(n, -1).astype(np.int64),
                               mb.spatial_perm.reshape(n, -1).astype(np.int64)], axis=1)
-        first, inverse = _unique_rows(key)
+        first, inverse = unique_rows(key)
         u_count = first.shape[0]
         avg_u = np.zeros((u_count, L, T))
         xy_u = np.zeros((u_count, L, T))
@@ -326,7 +304,7 @@ class BatchSparseEvaluator:
         """
         an = self.an
         n, L, T = mb.n, self.n_lv, self.n_t
-        first, inverse = _unique_rows(structure_key(mb, list(range(an.problem.n_dims)), list(range(T)), L))
+        first, inverse = unique_rows(structure_key(mb, list(range(an.problem.n_dims)), list(range(T)), L))
         u_count = first.shape[0]
         scale_u = np.ones((u_count, L, T))
         util_u = np.ones(u_count)
@@ -365,7 +343,7 @@ class BatchSparseEvaluator:
         """(target level, probability, occupancy) of one gating/skipping option for every mapping."""
         an = self.an
         dims = sorted(set(an.relevant[target]).union(*[an.relevant[c] for c in cond]))
-        first, inverse = _unique_rows(structure_key(mb, dims, [target], self.n_lv))
+        first, inverse = unique_rows(structure_key(mb, dims, [target], self.n_lv))
         u_count = first.shape[0]
         tl_u = np.full(u_count, -1, dtype=np.int64)
         p_u = np.zeros(u_count)

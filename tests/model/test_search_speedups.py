@@ -15,7 +15,7 @@ import pytest
 
 from sparse_hw.model.nest import _prod_last, analyze
 from sparse_hw.model.problem import _LOOP_MIN_ELEMENTS, DataSpaceModel, DensitySpec
-from sparse_hw.model.sparse_batch import _unique_rows
+from sparse_hw.model.unique_rows import unique_rows
 from tests.reference_cases import case_ids, input_files
 
 CASE = "ref__gating__resnet18_fc__w1_i1__mapper"
@@ -32,7 +32,7 @@ def test_unique_rows_is_numpy_unique_by_rows():
         if trial % 5 == 0:
             key = key[rng.integers(0, n, size=n)]  # many repeats
         _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
-        got_first, got_inverse = _unique_rows(key)
+        got_first, got_inverse = unique_rows(key)
         assert np.array_equal(got_first, first)
         assert np.array_equal(got_inverse, inverse.reshape(-1))
 
