@@ -135,18 +135,25 @@ def _check_value(path: str, attr: str, original: Any, value: str) -> None:
         if not isinstance(parsed, int) or isinstance(parsed, bool) or parsed < 1:
             raise _bad(f"--set {path}: {attr} must be a whole number of at least 1, not {value!r}",
                        f"give sizes >= 1 (a {attr} of 0 holds nothing)")
-    elif isinstance(original, (int, float)) and not isinstance(original, bool):
+    elif isinstance(original, bool):  # `maybe` swept to points that the model refused one by one (exit 0)
+        if not isinstance(parsed, bool):
+            raise _bad(f"--set {path}: {attr} is true or false in the architecture; {value!r} is neither",
+                       "give true or false")
+    elif isinstance(original, (int, float)):
         if not isinstance(parsed, (int, float)) or isinstance(parsed, bool) or parsed < 0:
             raise _bad(f"--set {path}: {attr} is a number in the architecture; {value!r} is not a number >= 0",
                        "give numbers")
 
 
-#: Most grid points one sweep may have (the product of the --set value counts).
-MAX_POINTS = 10_000
+#: Most grid points one sweep may have (the product of the --set value counts), unless ``--max-points``
+#: says more: each point is a copy of the architecture and a mapping of every layer, so a 10,000-point
+#: grid typed by mistake (100 x 100 values) started hours of work
+MAX_POINTS = 4_096
 
 
-def resolve_axes(arch_yaml: Path, sets: Sequence[str]) -> list[Axis]:
-    """Check every ``--set`` against the architecture (names, attributes, values) before anything runs."""
+def resolve_axes(arch_yaml: Path, sets: Sequence[str], max_points: int = MAX_POINTS) -> list[Axis]:
+    """Check every ``--set`` against the architecture (names, attributes, values) before anything runs;
+    the grid they make must have at most ``max_points`` points."""
     if not sets:
         raise _bad("no --set given: a sweep needs at least one attribute to vary", f"pass --set {SET_HELP}")
     nodes = _nodes(arch_yaml)
@@ -177,9 +184,11 @@ def resolve_axes(arch_yaml: Path, sets: Sequence[str]) -> list[Axis]:
         reest = () if section == "spatial" else tuple(scope)
         axes.append(Axis(path, name, key, section, values, reest))
     points = math.prod(len(a.values) for a in axes)
-    if points > MAX_POINTS:  # each point is a copy of the architecture on disk: 2000 x 2000 values hung
-        raise _bad(f"the --set values make a grid of {points:,} points, more than {MAX_POINTS:,}",
-                   "sweep fewer values at once (split the grid over several sweeps)")
+    if points > max_points:  # each point is a copy of the architecture on disk: 2000 x 2000 values hung
+        counts = " x ".join(f"{a.path} ({len(a.values):,} values)" for a in axes)
+        raise _bad(f"the --set values make a grid of {points:,} points ({counts}), more than {max_points:,}",
+                   "sweep fewer values at once (split the grid over several sweeps), or allow more points "
+                   f"with --max-points {points}")
     return axes
 
 
@@ -282,6 +291,9 @@ def _precheck(files: list[Path]) -> str | None:
 
 def plot_pareto(rows: list[dict[str, Any]], title: str) -> bytes:
     """Energy against cycles, coloured by area, the Pareto front joined and labelled (PNG bytes)."""
+    from .mpl_home import private_config_if_home_unusable
+
+    private_config_if_home_unusable()
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 5), dpi=110, layout="constrained")
@@ -319,12 +331,13 @@ class Plan:
     layers: list[dict[str, Any]]
 
 
-def validate(arch: str, sets: Sequence[str], layers: Sequence[Path]) -> list[Axis]:
+def validate(arch: str, sets: Sequence[str], layers: Sequence[Path],
+             max_points: int = MAX_POINTS) -> list[Axis]:
     """Every check that needs no work (architecture, ``--set`` paths and values, layers); raises ConfigError."""
-    return prepare(arch, sets, layers).axes
+    return prepare(arch, sets, layers, max_points).axes
 
 
-def prepare(arch: str, sets: Sequence[str], layers: Sequence[Path]) -> Plan:
+def prepare(arch: str, sets: Sequence[str], layers: Sequence[Path], max_points: int = MAX_POINTS) -> Plan:
     """:func:`validate`'s checks, keeping what they read: pass the plan to ``arch_sweep(plan=...)`` so
     that a caller that validates first (the CLI, before its progress bar) does not validate twice."""
     files = arch_files(arch)
@@ -332,7 +345,7 @@ def prepare(arch: str, sets: Sequence[str], layers: Sequence[Path]) -> Plan:
     if arch_yaml is None:
         raise ConfigError("the architecture has no arch.yaml", file=Path(arch), key_path="ARCH",
                           fix="pass a built-in name (`sparse-hw arch list`) or a folder with arch.yaml")
-    axes = resolve_axes(arch_yaml, sets)
+    axes = resolve_axes(arch_yaml, sets, max_points)
     return Plan(_given(arch, sets, layers), axes, files, _layer_inputs(layers))
 
 
@@ -360,6 +373,7 @@ def arch_sweep(
     plan: Plan | None = None,
     progress: Callable[[Any, int], None] | None = None,
     log: Callable[[str], None] = lambda m: None,
+    max_points: int = MAX_POINTS,
 ) -> Path:
     """Run the grid of ``sets`` on ``arch`` over ``layers``; write sweep.csv, layers.csv, pareto.png.
 
@@ -368,16 +382,17 @@ def arch_sweep(
     layer as seeds (`Mapper.run`): never a worse mapping than a cold search with the same settings;
     uncapped, a faster search (the seed's bound prunes more), capped, a better mapping for the same work.
     Seeds depend on the grid only, never on timing: results stay deterministic.
-    ``max_exact`` caps each search's exact evaluations (deterministic, unlike ``budget_s``)."""
+    ``max_exact`` caps each search's exact evaluations (deterministic, unlike ``budget_s``); ``max_points``
+    bounds the grid (`resolve_axes`)."""
     with out_lock(out):  # for the whole stage, as simulate's _owns_out: a second sweep is refused at once
         return _arch_sweep(arch, sets, layers, out=out, cache=cache, workers=workers, engine=engine,
                            scheduler=scheduler, seed=seed, budget_s=budget_s, max_exact=max_exact,
                            metrics=metrics, pad=pad, warm=warm, force=force, plan=plan, progress=progress,
-                           log=log)
+                           log=log, max_points=max_points)
 
 
 def _arch_sweep(arch, sets, layers, *, out, cache, workers, engine, scheduler, seed, budget_s, max_exact, metrics,
-                pad, warm, force, plan, progress, log) -> Path:
+                pad, warm, force, plan, progress, log, max_points) -> Path:
     import pandas as pd
 
     from .mapper.search import resolve_jobs
@@ -385,7 +400,7 @@ def _arch_sweep(arch, sets, layers, *, out, cache, workers, engine, scheduler, s
     from .sweep import LayerJob, job_settings, jobs_table
 
     if plan is None or plan.given != _given(arch, sets, layers):
-        plan = prepare(arch, sets, layers)
+        plan = prepare(arch, sets, layers, max_points)
     axes, files, layer_list = plan.axes, plan.files, plan.layers
     root = next(f for f in files if f.name == "arch.yaml").parent
     cache_path = _cache_path(out, cache)

@@ -51,7 +51,13 @@ def list_architectures() -> list[str]:
 
 
 def architecture_dir(name: str) -> Path:
-    """Folder of a built-in architecture (``arch/NAME``), or an error listing the known ones."""
+    """Folder of a built-in architecture (``arch/NAME``), or an error listing the known ones. A path
+    (``/tmp/x``, ``../x``) is no built-in name: ``ARCH_DIR / '/tmp/x'`` was that folder, its absolute path
+    the architecture's name in results.csv, exit 0."""
+    if name and (Path(name).name != name or name == ".."):
+        known = ", ".join(list_architectures()) or "(none installed)"
+        raise SparseHwError(f"unknown architecture {name!r}: it is a path, not the name of a built-in one",
+                            file=ARCH_DIR, fix=f"use one of: {known}")
     path = ARCH_DIR / name
     if not (path / "arch.yaml").is_file():
         raise _missing("architecture", name, list_architectures(), ARCH_DIR)

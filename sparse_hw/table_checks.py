@@ -42,17 +42,23 @@ def _row_name(df: pd.DataFrame, i: int) -> str:
     return f"line {_line(df.index[i])}" + (f" (layer {layer})" if isinstance(layer, str) and layer else "")
 
 
-def read_csv_table(path: Path, required: Sequence[str], *, text: Sequence[str] = (), what: str,
-                   fix: str) -> pd.DataFrame:
-    """Read a CSV that must have the ``required`` columns and at least one row.
+def read_csv_table(path: Path, required: Sequence[str], *, text: Sequence[str] = (),
+                   numbers: Sequence[str] = (), what: str, fix: str) -> pd.DataFrame:
+    """Read a CSV that must have the ``required`` columns and at least one row. In the ``numbers`` columns
+    only an empty cell is missing: pandas' NA words (``nan``, ``NA``, ``null``) stay text, so that
+    `check_numbers` refuses them instead of reading them as blanks (an optional density of ``nan`` was
+    dropped in silence).
 
     Raises:
         DataError: unreadable, empty, or missing a column (all of them named).
     """
+    from pandas.io.parsers.readers import STR_NA_VALUES
+
     try:
         head = pd.read_csv(path, nrows=0)
         dtypes = {c: "string" for c in head.columns if c in text}
-        df = pd.read_csv(path, dtype=dtypes)
+        na = {c: [""] if c in numbers else sorted(STR_NA_VALUES) for c in head.columns}
+        df = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=na)
     except pd.errors.EmptyDataError:
         raise DataError(f"the {what} is empty", file=path, fix=fix) from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
@@ -114,6 +120,7 @@ def read_layer_table(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         DataError: naming the file, each bad line and layer, and the column.
     """
     df = read_csv_table(path, LAYER_TABLE_COLUMNS, text=("model", "checkpoint", "layer", "reason"),
+                        numbers=(*LAYER_POSITIVE_INTS, *LAYER_COUNTS, *DENSITIES, *LAYER_OPTIONAL_DENSITIES),
                         what="layers table", fix="re-run `sparse-hw extract` into this folder")
     fix = ("re-run `sparse-hw extract`, or undo the edit (dimensions are whole numbers >= 1, "
            "densities in [0, 1])")

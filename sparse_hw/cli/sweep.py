@@ -44,19 +44,23 @@ def register(app: typer.Typer) -> None:
             "Stop each layer's search after this many exact evaluations: a deterministic budget (the "
             "same CSV on any machine), unlike --budget-s.")),
         objective: str | None = OBJECTIVE,
+        max_points: int | None = typer.Option(None, "--max-points", min=1, help=(
+            "Most grid points (the product of the --set value counts) the sweep may have; a larger grid is "
+            "refused before any work starts. Default 4,096.")),
         pad: bool = PAD,
         cache: Path | None = CACHE,
         force: bool = FORCE,
     ) -> None:
-        from ..archsweep import arch_sweep, prepare
+        from ..archsweep import MAX_POINTS, arch_sweep, prepare
 
-        plan = prepare(arch, sets, layers)  # a bad --set fails before the progress bar appears
+        max_points = max_points or MAX_POINTS
+        plan = prepare(arch, sets, layers, max_points)  # a bad --set or grid fails before the progress bar
         metrics = objective_metrics(objective)
         with job_progress("sweep") as progress:
             out_dir = arch_sweep(
                 arch, sets, layers, out=out, cache=cache, workers=jobs, engine=engine, scheduler=scheduler,
                 seed=seed, budget_s=budget_s, max_exact=max_exact, metrics=metrics, pad=pad, force=force, plan=plan,
-                progress=progress,
+                progress=progress, max_points=max_points,
                 log=lambda m: err_console.print(m, markup=False, highlight=False, soft_wrap=True),
             )
         console.print(f"wrote {out_dir / 'sweep.csv'}, {out_dir / 'layers.csv'}, {out_dir / 'pareto.png'}",

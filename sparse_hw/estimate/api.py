@@ -30,7 +30,7 @@ from ..spec.tables import (
 )
 from . import tables
 from .compound import CURRENT, Emulation, price_component
-from .primitives import LOWER_BOUND, EstimateError, Priced, check_attributes
+from .primitives import ASSUMED, LOWER_BOUND, EstimateError, Priced, check_attributes
 from .tables import DATA
 
 log = logging.getLogger(__name__)
@@ -179,6 +179,8 @@ def estimate(spec, only: set[str] | None = None, emulate: Emulation = CURRENT) -
             figures = ", ".join(s[len(LOWER_BOUND) + 2:].split(" (", 1)[0] for s in bounds)
             caveats.append(f"{name} is priced from a lower bound ({figures}; see the estimate summary's source); "
                            "pass an ERT with a system figure to override")
+        sources = {s for p in parts for s in p["source"].values()}
+        caveats += sorted({s[len(ASSUMED) + 2:].split(" | ", 1)[0] for s in sources if s.startswith(ASSUMED)})
         ert_entries.append(ERTEntry(name=name, actions=actions))
         art_entries.append(ARTEntry(name=name, area=round(priced.area, 6)))
         cls = lv.subclass or lv.class_name

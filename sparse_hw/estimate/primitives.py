@@ -534,14 +534,33 @@ def mac(attrs: dict[str, Any], cls: str, component: str) -> Priced:
 #: Starts the source of a figure that is known to be too low (a DRAM figure of device energy only);
 #: `sparse_hw.estimate.estimate` turns it into a caveat on stderr and in the manifest, never silent
 LOWER_BOUND = "LOWER BOUND"
+#: Starts the source of a figure priced from an attribute the input left out (a DRAM without ``type``);
+#: the text up to " | " becomes a caveat, as `LOWER_BOUND`'s do
+ASSUMED = "ASSUMED"
+#: Accelergy's CACTI plug-in prices a DRAM without ``type`` as LPDDR4 (accelergy-cacti-plug-in
+#: cacti_wrapper.py, ``DRAM_attr_supported``: ``if 'type' not in attributes: attributes['type'] = 'LPDDR4'``)
+DRAM_DEFAULT_TYPE = "LPDDR4"
+
+
+def _dram_type(attrs: dict[str, Any], component: str, table: dict) -> tuple[str, bool]:
+    """(type, assumed): a missing ``type`` is the plug-in's default, said aloud; a blank one (or
+    ``must_specify``) is refused: the plug-in prices a type it does not know at 0 pJ, never as LPDDR4."""
+    if "type" not in attrs or attrs["type"] is None:
+        return DRAM_DEFAULT_TYPE, True
+    kind = str(attrs["type"]).strip().upper()
+    if kind in ("", "MUST_SPECIFY"):
+        raise EstimateError(f"{component}: DRAM type is {attrs['type']!r}, not a DRAM type", "type",
+                            f"give one of {', '.join(table)}, or leave type out for Accelergy's default "
+                            f"{DRAM_DEFAULT_TYPE}")
+    return kind, False
 
 
 def dram(attrs: dict[str, Any], cls: str, component: str) -> Priced:
     """Energy per bit of the DRAM type times the access width. The figures are per interface, not per
     process node (as in the plug-in's table), so ``technology`` is not read. A speed grade is accepted
     only where the table's source is that grade's datasheet (``DDR4-2666``); others are refused."""
-    kind = str(_attr(attrs, "type", default="LPDDR4")).strip().upper()
     table = tables.dram_energy_per_bit()
+    kind, assumed = _dram_type(attrs, component, table)
     if kind not in table:
         raise EstimateError(f"{component}: DRAM type {kind!r} is not in the table ({', '.join(table)})", "type",
                             f"use one of {', '.join(table)}")
@@ -552,6 +571,9 @@ def dram(attrs: dict[str, Any], cls: str, component: str) -> Priced:
     read, write, prov = table[kind]
     energy = {"read": read * width, "write": write * width, "update": write * width, "idle": 0.0, "leak": 0.0}
     bound = f"{LOWER_BOUND}: " if "lower bound" in prov else ""
+    if assumed:
+        bound = (f"{ASSUMED}: {component} gives no DRAM type; priced as {kind}, Accelergy's default (set "
+                 f"attributes.type to one of {', '.join(table)} to choose) | {bound}")
     src = {k: f"{bound}{kind} {per:.4g} pJ/bit x {width:g} bits ({prov}; any technology)"
            for k, per in (("read", read), ("write", write), ("update", write))}
     return Priced(energy, 0.0, "sparse-hw DRAM table (per-bit figures: Accelergy CACTI plug-in, datasheets)",

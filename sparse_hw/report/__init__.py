@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from ..mpl_home import private_config_if_home_unusable
+
+private_config_if_home_unusable()  # before the modules below import matplotlib (HOME="": no /.cache)
+
 from .api import ReportResult, report
 from .tables import ReportTables, breakdown_rows, build_tables
 

@@ -19,7 +19,7 @@ from ..io import atomic_write
 from . import columns as col
 from . import plots
 from .actual_plots import actual_vs_statistical_figure
-from .inputs import read_table
+from .inputs import _coerce_numeric, read_table
 
 SUMMARY_FILE = "summary.csv"
 LAYERS_FILE = "layers.csv"
@@ -124,6 +124,12 @@ def read_tables(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
         path = folder / name
         table = read_table(path, problems, columns, allow_empty=True) if path.is_file() else None
         optional.append(table if table is not None else pd.DataFrame(columns=list(columns)))
+    problems.raise_if_any(DataError)
+    # a `nan` typed into a number cell stays text (read_table): refused here, as `report` refuses it
+    for name, df in zip((SUMMARY_FILE, LAYERS_FILE, ENERGY_BREAKDOWN_FILE, WEIGHT_HIST_FILE),
+                        (summary, layers, *optional), strict=True):
+        numeric = [c for c in df.columns if c not in col.TEXT_COLUMNS and c != "is_dense"]
+        _coerce_numeric(df, numeric, folder / name, problems)
     problems.raise_if_any(DataError)
     for df in (summary, layers):
         df["is_dense"] = df["is_dense"].astype(str).str.lower().isin(("true", "1"))

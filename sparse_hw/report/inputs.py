@@ -61,7 +61,9 @@ def read_table(
         return None
     dtypes = {c: "string" for c in head.columns if c in col.TEXT_COLUMNS}
     try:
-        df = pd.read_csv(path, dtype=dtypes, keep_default_na=True)
+        # only an empty cell is missing: pandas' default NA words ("nan", "NA", "null", ...) would turn a
+        # `nan` typed into a number cell into a blank one, shown as "-" instead of refused (`_coerce_numeric`)
+        df = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, ValueError) as exc:
         problems.add(f"not a readable CSV file ({exc})", file=path, fix="regenerate it with sparse-hw")
         return None
@@ -307,6 +309,10 @@ def load_inputs(dirs: Sequence[str | Path], *, extract_dirs: Sequence[str | Path
     for d in extract_dirs:  # a folder the user names is read, or refused; never skipped in silence
         if not Path(d).is_dir():
             problems.add("folder not found" if not Path(d).exists() else "is not a folder", file=d,
+                         key_path="--extract", fix="pass a folder written by `sparse-hw extract` (it holds "
+                         f"{WEIGHT_HIST_FILE}), or leave --extract out")
+        elif not (Path(d) / WEIGHT_HIST_FILE).is_file():  # e.g. the simulate folder given twice: only a note
+            problems.add(f"no {WEIGHT_HIST_FILE} in this folder: it is not an extract output", file=d,
                          key_path="--extract", fix="pass a folder written by `sparse-hw extract` (it holds "
                          f"{WEIGHT_HIST_FILE}), or leave --extract out")
     problems.raise_if_any(DataError)

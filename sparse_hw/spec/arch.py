@@ -84,6 +84,13 @@ class ArchError(ValueError):
         self.fix = fix
 
 
+def _empty_range(name: str, where: str) -> ArchError:
+    """A name whose instance range counts down (``PE[13..0]``): Timeloop's `parseElementSize` counts
+    ``hi - lo + 1`` instances, none here."""
+    return ArchError(f"{where}.name", f"the instance range of {name.strip()!r} is empty (it counts down)",
+                     "write the range as NAME[lo..hi] with lo <= hi, e.g. PE[0..167]")
+
+
 # --------------------------------------------------------------------------------- flat levels
 @dataclass(frozen=True)
 class _Level:
@@ -274,7 +281,19 @@ NUMERIC_ATTRIBUTES = (
 
 
 def _check_numbers(attrs: dict[str, Any], where: str, errors: list[ArchError]) -> bool:
+    """Check the numeric and boolean attributes; a boolean written as a word becomes a bool in ``attrs``
+    (the model reads them with Python's ``bool``, for which ``'false'`` is true)."""
     ok = True
+    for key in BOOLEAN_ATTRIBUTES:
+        value = attrs.get(key)
+        if value is None:
+            continue
+        if flag_value(value) is None:
+            errors.append(ArchError(f"{where}.attributes.{key}", f"attribute {key} is {value!r}, not true or "
+                                    "false", f"give {key} as true or false"))
+            ok = False
+        else:
+            attrs[key] = flag_value(value)
     for key in NUMERIC_ATTRIBUTES:
         value = attrs.get(key)
         if value is None:
@@ -335,11 +354,45 @@ def _check_numbers(attrs: dict[str, Any], where: str, errors: list[ArchError]) -
                 )
             )
             ok = False
+        elif value == 0 and key.endswith("bandwidth"):
+            # the bandwidth throttle divides by it (BufferLevel::ComputePerformance): a level that moves
+            # no word per cycle ran to infinite cycles, an internal error (exit 1)
+            errors.append(
+                ArchError(
+                    f"{where}.attributes.{key}",
+                    f"attribute {key} is 0: the level could never move a word",
+                    f"give {key} in words per cycle, above 0, or leave it out for an unlimited bandwidth",
+                )
+            )
+            ok = False
+        elif key == "min_utilization" and value > 1:
+            errors.append(
+                ArchError(
+                    f"{where}.attributes.{key}",
+                    f"attribute {key} is {value}, more than 1 (it is a fraction of the level's capacity)",
+                    f"give {key} as a fraction in [0, 1]",
+                )
+            )
+            ok = False
     return ok
 
 
 #: The largest numeric attribute: Timeloop reads them as signed 64-bit integers (yaml-cpp/libconfig).
 MAX_ATTRIBUTE = 2**63 - 1
+
+#: attributes Timeloop reads as booleans (buffer.cpp ParseSpecs)
+BOOLEAN_ATTRIBUTES = ("allow_overbooking", "compression_supported", "decompression_supported")
+#: the words yaml-cpp's ``convert<bool>`` reads (any case), quoted or not: ``'false'`` is false
+_FLAG_WORDS = {"true": True, "yes": True, "on": True, "y": True, "false": False, "no": False, "off": False,
+               "n": False}
+
+
+def flag_value(value: Any) -> bool | None:
+    """A boolean attribute as Timeloop reads it: a YAML boolean or one of yaml-cpp's words (the string
+    ``'false'`` was read as true by Python's ``bool``); None for anything else."""
+    if isinstance(value, bool):
+        return value
+    return _FLAG_WORDS.get(value.strip().lower()) if isinstance(value, str) else None
 
 #: numeric attributes that must be at least 1
 POSITIVE_ATTRIBUTES = ("datawidth", "word_bits", "block_size", "cluster_size")
@@ -457,6 +510,9 @@ def flatten_tree(tree: TreeArch, variables: dict[str, Any]) -> FlatResult:
     ) -> None:
         nonlocal top_attrs
         _, count = split_name(node.name)
+        if count == 0:  # `PE[13..0]`: no instances, a division by zero further on (exit 1)
+            errors.append(_empty_range(node.name, where))
+            return
         mult *= count
         attrs = _evaluate(node.attributes, {**variables, **inherited}, where, errors)
         scope = {**inherited, **attrs}
@@ -468,6 +524,9 @@ def flatten_tree(tree: TreeArch, variables: dict[str, Any]) -> FlatResult:
             if local.enabled is False:
                 continue
             lbase, lcount = split_name(local.name)
+            if lcount == 0:
+                errors.append(_empty_range(local.name, lwhere))
+                continue
             own = _evaluate(local.attributes, {**variables, **scope}, lwhere, errors)
             merged = {**scope, **own}
             if "version" in merged and merged["version"] is not None:
@@ -637,9 +696,9 @@ def flatten_nodes(arch: NodesArch, variables: dict[str, Any], problem: Any = Non
                     constraints.append(_directive(node.constraints.spatial, last_storage))
             mesh_x *= fan_x
             mesh_y *= fan_y
-        attrs = dict(own)
         if kind in ("storage", "compute"):
             _check_numbers(own, where, errors)
+        attrs = dict(own)
         if kind == "storage":
             for k, v in V4_STORAGE_DEFAULTS.items():
                 attrs.setdefault(k, v)

@@ -9,6 +9,7 @@ validation failure becomes a `Problem` naming the file, the key path, the line a
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -267,14 +268,20 @@ def problems_from_validation(
             fix = _fix_for(kind)
             if " [fix: " in msg and msg.endswith("]"):
                 msg, fix = msg[:-1].split(" [fix: ", 1)
+            if " [at: " in msg and msg.endswith("]"):  # a key below the validated object (`fix_note`)
+                msg, at = msg[:-1].split(" [at: ", 1)
+                loc = _file_loc(model, raw, (*model_loc, *json.loads(at)))
+                line = line_of(raw, loc) or line
             text = f"{msg} (got {_describe(got)})" if kind not in ("value_error", "assertion_error") else msg
             out.append(Problem(text, fname, join_path(base, loc), fix, line))
     return out
 
 
-def fix_note(message: str, fix: str) -> str:
-    """A validator message carrying its fix (split again by `problems_from_validation`)."""
-    return f"{message} [fix: {fix}]"
+def fix_note(message: str, fix: str, at: tuple[str | int, ...] = ()) -> str:
+    """A validator message carrying its fix (split again by `problems_from_validation`); ``at``: the key
+    below the validated object that the message is about (``("instance", "Hstride")``), for its key path."""
+    where = f" [at: {json.dumps(list(at))}]" if at else ""
+    return f"{message}{where} [fix: {fix}]"
 
 
 def _fix_for(kind: str) -> str:

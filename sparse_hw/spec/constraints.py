@@ -19,11 +19,11 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ..limits import MAX_SEED
 from ..strict_numbers import NoBoolNumbers
-from .base import SpecModel, norm_key, norm_word
+from .base import SpecModel, fix_note, norm_key, norm_word
 from .directives import format_factors, parse_factors, parse_permutation
 from .mapping import BYPASS_SPELLINGS
 
@@ -110,6 +110,22 @@ class ConstraintDirective(SpecModel):
         if isinstance(data.get("source"), Path):
             data["source"] = str(data["source"])
         return data
+
+    @field_validator("split", "remainders", "min_utilization", "max_overbooked_proportion", mode="before")
+    @classmethod
+    def _numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """`split: -4`, `split: true` (pydantic's lax int: 1), a utilization of 1.5 or NaN and a negative
+        overbooking share were accepted with exit 0; Timeloop reads the split and remainders unsigned and
+        the utilization as a fraction."""
+        if isinstance(value, str) or value is None:
+            return value  # a split expression, evaluated once the problem is known (`resolve_expressions`)
+        high = 1.0 if info.field_name == "min_utilization" else math.inf
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value <= high) \
+                or not math.isfinite(value):
+            what = "a fraction in [0, 1]" if high == 1.0 else "a finite number >= 0"
+            shown = str(value).lower() if isinstance(value, bool) else repr(value)
+            raise ValueError(fix_note(f"{shown} is not {what}", f"give {info.field_name} as {what}"))
+        return value
 
     def factors_text(self) -> str:
         return format_factors(self.factors, self.residuals)

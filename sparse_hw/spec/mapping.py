@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import SpecModel, new_list, norm_key, norm_word
+from .base import SpecModel, fix_note, new_list, norm_key, norm_word
 from .directives import format_factors, parse_factors, parse_permutation
 
 BYPASS_SPELLINGS = ("bypass", "datatype", "dataspace", "bypassing")
@@ -68,6 +68,14 @@ class MappingDirective(SpecModel):
     @classmethod
     def _target(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) else value
+
+    @field_validator("split", mode="before")
+    @classmethod
+    def _split_not_bool(cls, value: Any) -> Any:  # pydantic's lax int read `split: true` as 1
+        if isinstance(value, bool):  # a ValueError: pydantic reports only that as a validation error
+            raise ValueError(fix_note(f"{str(value).lower()} is a boolean, not a number",  # noqa: TRY004
+                                      "give the number of permutation positions that go to mesh X"))
+        return value
 
     @model_validator(mode="after")
     def _keep_or_bypass(self) -> MappingDirective:

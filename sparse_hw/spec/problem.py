@@ -318,10 +318,18 @@ class Problem(SpecModel):
                     f"dimension {d}={self.instance[d]} is larger than {MAX_DIMENSION:,}, the largest size "
                     "Timeloop can represent"
                 )
-        for c in self.shape.coefficients:  # a stride of 2^70 overflowed numpy; -1 divided by zero
+        at: tuple = ()  # the key of the one bad coefficient, for the error's key path
+        for i, c in enumerate(self.shape.coefficients):  # a stride of 2^70 overflowed numpy; -1 divided by 0
             v = self.instance.get(c.name, c.default)
-            if not 0 <= v <= MAX_DIMENSION:
-                errors.append(f"coefficient {c.name}={v} must be between 0 and {MAX_DIMENSION:,}")
+            # Timeloop's shapes use coefficients as strides and dilations (cnn-layer's Wstride, Hstride,
+            # Wdilation, Hdilation; every built-in shape of workloads/): at least 1. A stride of 0 collapsed
+            # the Inputs projection to one column and was modeled with exit 0
+            if not 1 <= v <= MAX_DIMENSION:
+                errors.append(f"coefficient {c.name}={v} must be between 1 and {MAX_DIMENSION:,} (a stride "
+                              "or dilation of at least 1)")
+                in_instance = c.name in self.instance
+                at = ("instance", c.name) if in_instance else ("shape", "coefficients", i, "default")
+                fix = f"give {c.name} a whole number from 1 to {MAX_DIMENSION:,}"
         known = [*self.shape.dimensions, *(c.name for c in self.shape.coefficients)]
         # `Hstrid: 2` left the stride at its default (Timeloop ignores an unknown key). Other keys stay legal:
         # timeloopfe problems keep variables such as H, Hpad in the instance for their expressions
@@ -339,7 +347,7 @@ class Problem(SpecModel):
             )
             fix = f"name data spaces of the shape: {', '.join(names)}"
         if errors:
-            raise ValueError(fix_note("; ".join(errors), fix))
+            raise ValueError(fix_note("; ".join(errors), fix, at if len(errors) == 1 else ()))
         # coefficient defaults applied; every data space gets a density (missing = dense)
         inst = dict(self.instance)
         for c in self.shape.coefficients:

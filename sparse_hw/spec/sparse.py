@@ -11,11 +11,12 @@ each component (``sparse_optimizations:`` of a node); they are normalized here t
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import SpecModel, new_list, norm_key, norm_word
+from .base import SpecModel, fix_note, new_list, norm_key, norm_word
 
 RANK_FORMATS = ("UOP", "RLE", "CP", "B", "UB")
 
@@ -38,6 +39,17 @@ class Rank(SpecModel):
     def _upper(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
 
+    @field_validator("payload_word_bits", "metadata_word_bits", mode="before")
+    @classmethod
+    def _bits(cls, value: Any) -> Any:
+        # a width of -3 bits or `true` (pydantic's lax int: 1 bit) was modeled with exit 0; Timeloop reads
+        # them as unsigned bit counts (sparse-optimization-parser.cpp)
+        if isinstance(value, bool) or (isinstance(value, (int, float)) and value < 0):
+            flag = isinstance(value, bool)
+            what = f"{str(value).lower()} is a boolean" if flag else f"{value!r} is negative"
+            raise ValueError(fix_note(f"{what}, not a number of bits", "give a whole number of bits, >= 0"))
+        return value
+
     @field_validator("flattened_rank_ids", mode="before")
     @classmethod
     def _groups(cls, value: Any) -> Any:
@@ -58,6 +70,15 @@ class DataSpaceFormat(SpecModel):
     @classmethod
     def _order(cls, value: Any) -> Any:
         return value.strip().replace("_", "-") if isinstance(value, str) else value
+
+    @field_validator("compression_rate", mode="before")
+    @classmethod
+    def _rate(cls, value: Any) -> Any:  # -2, .nan and `true` (read as 1.0) were kept and written back, exit 0
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value < 0):
+            raise ValueError(fix_note(f"{value!r} is not a finite number >= 0",
+                                      "give the rate as a number >= 0"))
+        return value
 
 
 class ActionOption(SpecModel):

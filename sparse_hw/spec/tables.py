@@ -56,6 +56,15 @@ def _not_bool(value: Any) -> Any:
     return value
 
 
+def _named(value: Any) -> Any:
+    """A blank component or action name matches nothing: the entry was dropped in silence (its component
+    estimated instead, its action priced as absent), exit 0."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(f"the name is {value!r}, which names no component or action "
+                         "[fix: give the name Accelergy wrote (e.g. system.PE[0..3].buffer, read)]")
+    return value
+
+
 class ERTAction(SpecModel):
     """Energy of one action (one argument combination) of a component, in pJ."""
 
@@ -64,6 +73,7 @@ class ERTAction(SpecModel):
     energy: FiniteFloat = Field(ge=0)  # a NaN, inf or negative energy would poison every total
 
     _energy_not_bool = field_validator("energy", mode="before")(_not_bool)
+    _name_not_blank = field_validator("name", mode="before")(_named)
 
 
 class ERTEntry(SpecModel):
@@ -71,6 +81,8 @@ class ERTEntry(SpecModel):
 
     name: str
     actions: list[ERTAction]
+
+    _name_not_blank = field_validator("name", mode="before")(_named)
 
     def energy(self, action: str) -> float | None:
         """Largest energy over the argument variants of ``action`` (Timeloop keeps the maximum)."""
@@ -105,6 +117,7 @@ class ARTEntry(SpecModel):
     area: FiniteFloat = Field(ge=0)
 
     _area_not_bool = field_validator("area", mode="before")(_not_bool)
+    _name_not_blank = field_validator("name", mode="before")(_named)
 
 
 class ART(_Versioned):

@@ -198,7 +198,7 @@ CASES: dict[str, Case] = {
     "model-split-2-to-70": Case(_spec(MODEL_CASE, "mapping.yaml", "split: 0", f"split: {BIG}", "model"),
                                 ("mapping.yaml", "split", "largest")),
     "model-stride-2-to-70": Case(_spec(MODEL_CASE, "problem.yaml", "Hstride: 1", f"Hstride: {BIG}", "model"),
-                                 ("problem.yaml", "Hstride", "between 0 and")),
+                                 ("problem.yaml", "Hstride", "between 1 and")),
     "model-stride-negative": Case(_spec(MODEL_CASE, "problem.yaml", "Hstride: 1", "Hstride: -1", "model"),
                                   ("problem.yaml", "Hstride=-1")),
     # outputs: inside an input folder, or a foreign folder for a run (items 1 and 7)
