@@ -118,10 +118,12 @@ class _Objective:
             "densities": _layer_facts(net.extract_dir), "energy_pj": cost.energy_pj, "cycles": cost.cycles,
             "train_s": round(net.train_s, 3), "extract_s": round(net.extract_s, 3), "hardware_s": round(hw_s, 3),
             "mappings_searched": cost.mapped,
+            **({"channels_kept": net.channels} if net.channels else {}),
         }
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         tilt = f" tilt {decoded.tilt:.2f}" if decoded.global_scale else ""
+        tilt += (" channels " + ",".join(f"{n}={k}" for n, k in net.channels.items())) if net.channels else ""
         self.log(f"trial {trial.number}: {decoded.method}{tilt} target {decoded.global_target:.2f} -> accuracy "
                  f"{net.accuracy:.3f}, " + ", ".join(f"{a} {cost.energy_pj[a] / 1e6:.3f} µJ" for a in self.cfg.archs)
                  + f" (train {net.train_s:.1f} s, hardware {hw_s:.2f} s, {cost.mapped} mapped)")

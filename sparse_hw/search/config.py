@@ -15,6 +15,7 @@ Example (``examples/lenet5_search.yaml``)::
       # global_target: [0.5, 0.95]  # ... or one global target plus a per-layer allocation
       methods: [l1, structured, "structured,l1", gmp, global]
       tilt: [0.0, 1.0]              # global: |w| / (layer's marginal energy per weight)^tilt (see .tilt)
+      channels: [0.0, 0.4]          # per layer, the share of output channels removed for real (see .channels)
       finetune_epochs: [1, 2]       # searched range, or one number
     objectives: {hardware: energy}  # energy, cycles or edp; accuracy is always the other objective
 
@@ -72,6 +73,15 @@ class Space(_Strict):
     """Methods or compositions (``structured,l1``) among gmp, l1, global, structured."""
     finetune_epochs: int | list[int] = 1
     """Fine-tune epochs of a trial (the accuracy proxy): one number, or a searched [low, high]."""
+    channels: list[float] = Field(default_factory=lambda: [0.0, 0.0])
+    """Range of the fraction of each layer's output channels a trial removes (really removed, so the hardware
+    costs a smaller dense network: `.channels`), searched per layer as ``channels.<layer>`` before the weight
+    method prunes what is left; [0, 0] (the default): no channel cut. With a low of 0, half of each layer's
+    prior is "no cut" (the parameter runs from -high to high; a value <= 0 cuts nothing), so that a trial
+    narrows some layers, not all of them."""
+    channel_max_prime: int = Field(7, ge=2, le=97)
+    """Kept widths are rounded to widths, and consumer input widths, with no prime factor above this
+    (`.channels`: a prime width cannot be split over the PE array)."""
     bucket: float = Field(0.05, gt=0, le=0.5)
     """Density bucket width of the mapping cache: a layer is re-mapped only when a density leaves its bucket."""
 
@@ -81,6 +91,11 @@ class Space(_Strict):
         for glob, rng in (v or {}).items():
             _check_range(rng, what=f"layers[{glob!r}]")
         return v
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, v: list[float]) -> list[float]:
+        return _check_range(v, what="channels")
 
     @field_validator("global_target")
     @classmethod

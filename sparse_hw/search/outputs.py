@@ -34,6 +34,8 @@ def trials_table(trials: list[Any], archs: list[str], exploits: dict[str, str], 
                     f"exploits.{arch}": exploits[arch]}
         for layer in layers:
             row[f"sparsity.{layer}"] = round(a["layer_sparsity"][layer], 6)
+        for layer, width in (a.get("channels_kept") or {}).items():  # the channel cut's kept widths
+            row[f"channels_kept.{layer}"] = width
         for layer, dens in a["densities"].items():
             for tensor, value in dens.items():
                 row[f"{tensor}_density.{layer}"] = round(value, 6)
@@ -69,6 +71,7 @@ def front_table(table: pd.DataFrame, archs: list[str], objective: str, final: di
                         "final_cycles": f["cycles"][arch],
                         "final_edp": f["energy_pj"][arch] * f["cycles"][arch], "checkpoint": f["checkpoint"]}
             row |= {f"sparsity.{n}": r[f"sparsity.{n}"] for n in layers}
+            row |= {c: r[c] for c in r.index if c.startswith("channels_kept.")}  # the channel cut's widths
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -177,6 +180,9 @@ def savings_sentence(table: pd.DataFrame, arch: str, objective: str, basis: str 
 
 def _pyplot():
     """pyplot on the Agg backend: the figures are written to files, never shown."""
+    from ..mpl_home import private_config_if_home_unusable
+
+    private_config_if_home_unusable()
     import matplotlib
 
     matplotlib.use("Agg")

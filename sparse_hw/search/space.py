@@ -2,7 +2,8 @@
 
 Parameter names (what optuna-dashboard shows): ``sparsity.<layer>`` per layer, or ``global_target`` plus
 ``alloc.<layer>``; ``method``; ``global_tilt`` (the hardware-cost tilt of global pruning) when its range is
-not [0, 0]; ``finetune_epochs`` when its range is searched.
+not [0, 0]; ``channels.<layer>`` (the fraction of its output channels removed) when ``space.channels`` is
+searched; ``finetune_epochs`` when its range is searched.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class Decoded:
     global_scale: dict[str, float] | None = None
     """What ``global`` divides each layer's |w| by before ranking (tilt and allocation); None: plain |w|."""
     tilt: float = 0.0
+    channels: dict[str, float] | None = None
+    """Fraction of each layer's output channels removed before the weight method prunes (`.channels`)."""
 
 
 def distributions(cfg: SearchConfig, layers: list[str]) -> dict[str, BaseDistribution]:
@@ -46,6 +49,10 @@ def distributions(cfg: SearchConfig, layers: list[str]) -> dict[str, BaseDistrib
         if a_high > a_low:
             for name in layers:
                 dists[f"alloc.{name}"] = FloatDistribution(a_low, a_high, log=True)
+    if space.channels[1] > space.channels[0]:
+        low, high = space.channels
+        for name in layers:  # from 0: a spike at "no cut" (values <= 0), see Space.channels
+            dists[f"channels.{name}"] = FloatDistribution(-high if low == 0 else low, high)
     choices = space.method_choices()
     dists["method"] = CategoricalDistribution(choices)
     if space.tilt[1] > space.tilt[0]:
@@ -107,7 +114,10 @@ def decode(cfg: SearchConfig, params: dict[str, Any], layers: list[str], numels:
         if tilt and ratios is None:
             raise ValueError("a global_tilt needs the layers' cost ratios (decode(..., ratios=cost_ratios(...)))")
         scale = global_scale(tilt, {n: ratios[n] for n in layers} if ratios else None, alloc)
-    return Decoded(per_layer, method, int(ft), target, scale, tilt)
+    channels = None
+    if space.channels[1] > 0:
+        channels = {n: max(0.0, float(params.get(f"channels.{n}", space.channels[0]))) for n in layers}
+    return Decoded(per_layer, method, int(ft), target, scale, tilt, channels)
 
 
 def baseline_trials(cfg: SearchConfig, layers: list[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -136,6 +146,8 @@ def baseline_trials(cfg: SearchConfig, layers: list[str]) -> list[tuple[str, dic
                 params[key] = clip(key, s)
             elif key == "global_target":
                 params[key] = s = clip(key, s)  # the label names the target actually run
+            elif key.startswith("channels."):
+                params[key] = clip(key, 0.0)  # the baselines remove no channel
             elif key.startswith("alloc."):
                 params[key] = clip(key, 1.0)
             elif key == "global_tilt":
