@@ -152,3 +152,35 @@ def test_trial_removes_channels_and_every_stage_sees_the_smaller_layers(tmp_path
     assert (rows["sa1.mlp.6"]["M"], rows["sa2.mlp.0"]["C"]) == ("45", "48")
     # 64 -> 45 channels, half of what is left pruned: 1 - 0.5 * 45 / 64 of the dense layer's weights
     assert net.weight_sparsity["sa1.mlp.6"] == pytest.approx(1 - 0.5 * 45 / 64, abs=0.01)
+
+
+def test_tiny_search_with_channel_cuts_records_widths_and_its_front_feeds_extract(tmp_path, shared_cache):
+    """LeNet-5 (conv -> flatten -> linear): sampled trials narrow layers, trials.csv and front.csv list the kept
+    widths, and every front checkpoint replays its narrower layers in `extract`."""
+    import pandas as pd
+
+    from sparse_hw.pipeline import extract
+    from sparse_hw.search import search
+    from sparse_hw.train.checkpoint import build_model, load_checkpoint
+    from tests.search._tiny import tiny_config, write_config
+
+    cfg = write_config(tmp_path / "search.yaml", tiny_config(
+        tmp_path, cache=str(shared_cache), budget={"trials": 6}, baselines={"uniform": [0.5], "global": []},
+        space={"global_target": [0.3, 0.9], "allocation": [1.0, 1.0], "tilt": [0.0, 0.0], "methods": ["l1"],
+               "channels": [0.0, 0.5], "finetune_epochs": 0}))
+    out = search(cfg)
+    trials = pd.read_csv(out / "trials.csv")
+    kept = trials.filter(like="channels_kept.")
+    assert len(trials) == 6 and not kept.empty and kept.notna().any(axis=None)
+    assert kept.iloc[0].isna().all()  # the uniform baseline removes no channel
+    front = pd.read_csv(out / "front.csv")
+    assert front.filter(like="channels_kept.").notna().any(axis=None)  # narrowed points made the front
+    for _, row in front.iterrows():
+        state, meta = load_checkpoint(out / row["checkpoint"])
+        model = build_model(meta, state)
+        widths = {n: int(m.weight.shape[0]) for n, m in model.named_modules() if n in ("conv1", "conv2", "fc1", "fc2")}
+        narrowed = {c.split(".", 1)[1]: int(v) for c, v in row.items() if c.startswith("channels_kept.") and pd.notna(v)}
+        assert {n: widths[n] for n in narrowed} == narrowed
+        ex = extract(out / row["checkpoint"], out=tmp_path / f"ex{int(row['number'])}", calib_samples=8, seed=0)
+        layers = pd.read_csv(ex.out / "layers.csv").set_index("layer")
+        assert all(int(layers.loc[n, "M"]) == w for n, w in narrowed.items() if n in layers.index)
