@@ -73,7 +73,9 @@ def _graph(model: nn.Module, example: torch.Tensor):
 
 
 def _consumer_extras(graph, module: nn.Module) -> list[int]:
-    """What each consumer's input width adds to ``module``'s output width (3 for a PointNet++ concat)."""
+    """What each consumer's input width adds to ``module``'s output width (3 for a PointNet++ concat): the
+    remainder of its width over this layer's, so a consumer reading a whole multiple of it (a flatten, or a
+    concat of equal widths) counts as this width alone."""
     width = int(module.weight.shape[0])
     extras = []
     for dep, _ in graph.get_pruning_group(module, _out_fn(module), idxs=[0]):
