@@ -156,7 +156,8 @@ def test_trial_removes_channels_and_every_stage_sees_the_smaller_layers(tmp_path
 
 def test_tiny_search_with_channel_cuts_records_widths_and_its_front_feeds_extract(tmp_path, shared_cache):
     """LeNet-5 (conv -> flatten -> linear): sampled trials narrow layers, trials.csv and front.csv list the kept
-    widths, and every front checkpoint replays its narrower layers in `extract`."""
+    widths, every front checkpoint replays its narrower layers in `extract`, and a rerun with the same seed
+    writes the same bytes."""
     import pandas as pd
 
     from sparse_hw.pipeline import extract
@@ -164,11 +165,16 @@ def test_tiny_search_with_channel_cuts_records_widths_and_its_front_feeds_extrac
     from sparse_hw.train.checkpoint import build_model, load_checkpoint
     from tests.search._tiny import tiny_config, write_config
 
-    cfg = write_config(tmp_path / "search.yaml", tiny_config(
-        tmp_path, cache=str(shared_cache), budget={"trials": 6}, baselines={"uniform": [0.5], "global": []},
-        space={"global_target": [0.3, 0.9], "allocation": [1.0, 1.0], "tilt": [0.0, 0.0], "methods": ["l1"],
-               "channels": [0.0, 0.5], "finetune_epochs": 0}))
-    out = search(cfg)
+    outs = []
+    for run in ("a", "b"):
+        cfg = write_config(tmp_path / f"search-{run}.yaml", tiny_config(
+            tmp_path / run, cache=str(shared_cache), budget={"trials": 6}, baselines={"uniform": [0.5], "global": []},
+            space={"global_target": [0.3, 0.9], "allocation": [1.0, 1.0], "tilt": [0.0, 0.0], "methods": ["l1"],
+                   "channels": [0.0, 0.5], "finetune_epochs": 0}))
+        outs.append(search(cfg))
+    for name in ("trials.csv", "front.csv", "summary.md"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+    out = outs[0]
     trials = pd.read_csv(out / "trials.csv")
     kept = trials.filter(like="channels_kept.")
     assert len(trials) == 6 and not kept.empty and kept.notna().any(axis=None)
