@@ -8,7 +8,10 @@ factor of that dimension at that level (``0`` = the whole problem dimension, Tim
 (`Constraints::ParseMaxFactors`, honoured by `IndexFactorizationSpace::Init`) and ``M>=2`` a
 minimum factor (timeloopfe's spelling; v3.0.3 ignores it, we honour it); ``split`` sends spatial
 permutation positions ``< split`` to mesh X; ``keep``/``bypass`` fix where data spaces live;
-``utilization`` sets a level's minimum capacity utilization.
+``utilization`` (or ``parallelism``) with ``min`` is a minimum on the whole mapping's parallelism: the
+product over spatial levels of (spatial factors used / fan-out), however many levels it names
+(`Constraints::ParseSingleConstraint` keeps one ``min_parallelism_`` and refuses a second; the mapspace
+rejects a mapping whose `cumulative_fanout_utilization` is below it, `Uber::AssignSpatialTilingDirections`).
 """
 
 from __future__ import annotations
@@ -37,7 +40,6 @@ class LevelRules:
     split: int | None = None
     keep: set[int] = field(default_factory=set)
     bypass: set[int] = field(default_factory=set)
-    min_utilization: float | None = None
     sources: list[str] = field(default_factory=list)
 
 
@@ -46,6 +48,8 @@ class Rules:
     """Constraints for every storage level of one (problem, architecture)."""
 
     levels: list[LevelRules]
+    min_parallelism: float = 0.0
+    """Smallest product over spatial levels of (spatial factors used / fan-out) a mapping may have."""
 
     def describe_fixed(self, arch: ArchModel, problem: ProblemModel, lv: int) -> str:
         rules = self.levels[lv]
@@ -83,9 +87,21 @@ def compile_rules(directives, arch: ArchModel, problem: ProblemModel) -> Rules:
     dims = problem.dims
     spaces = problem.dataspace_names
     problems = ProblemCollector()
+    parallelism_from: str | None = None
     for i, d in enumerate(directives or []):
         src = getattr(d, "source", None)
         key = f"constraints[{i}]"
+        if str(d.type).replace("-", "_") in ("utilization", "parallelism") and d.target in (*names, arch.compute.name):
+            mu = getattr(d, "min_utilization", None)
+            if mu is None:
+                continue
+            if parallelism_from is not None:  # Timeloop: "re-specification of min parallelism/utilization"
+                problems.add(f"a second minimum parallelism ({float(mu):g}, at {d.target}); {parallelism_from} "
+                             "already set one, and a mapping has only one", file=src, key_path=f"{key}.min",
+                             fix="keep one utilization constraint")
+                continue
+            rules.min_parallelism, parallelism_from = float(mu), f"{key} ({d.target})"
+            continue
         if d.target not in names:
             if d.target == arch.compute.name:
                 continue
@@ -142,10 +158,6 @@ def compile_rules(directives, arch: ArchModel, problem: ProblemModel) -> Rules:
             for t in getattr(d, "bypass", None) or []:
                 if t in spaces:
                     r.bypass.add(spaces.index(t))
-        elif kind == "utilization":
-            mu = getattr(d, "min_utilization", None)
-            if mu is not None:
-                r.min_utilization = float(mu)
         elif kind in ("max_overbooked_proportion", "parallel"):
             continue
         else:

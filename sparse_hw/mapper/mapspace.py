@@ -353,6 +353,15 @@ class MapSpace:
             ok &= (sx[:, j] <= fx) & (sy[:, j] <= fy) & (st[:, j] <= fx * fy)
         return ok
 
+    def _parallelism(self, st: np.ndarray) -> np.ndarray:
+        """Timeloop's cumulative fan-out utilization of each row of per-spatial-level products ``st``:
+        the product over spatial levels of used / fan-out (`Uber::AssignSpatialTilingDirections_Level_Expand`),
+        against which a ``utilization`` constraint's ``min`` is checked."""
+        out = np.ones(st.shape[0], dtype=np.float64)
+        for j, l in enumerate(self.spatial_levels):
+            out *= st[:, j] / float(np.prod(self.arch.fanout(l)))
+        return out
+
     def _partial_ok(self, t_arr, s_arr, assigned: list[int]):
         """Spatial fan-out and capacity checks on full factor arrays [n, L, D]."""
         n = t_arr.shape[0]
@@ -367,6 +376,12 @@ class MapSpace:
             bad = (sx > fx) | (sy > fy) | (tot > fx * fy)
             if bad.any():
                 reasons[f"fanout:{l}"] = bad
+            ok &= ~bad
+        if self.rules.min_parallelism > 0 and self.spatial_levels:
+            st = np.stack([np.prod(s_arr[:, l, :], axis=1) for l in self.spatial_levels], axis=1)
+            bad = self._parallelism(st) < self.rules.min_parallelism
+            if bad.any():
+                reasons["parallelism"] = bad
             ok &= ~bad
         self._tables()
         e_tile = np.cumprod(t_arr * s_arr, axis=1)
@@ -412,6 +427,9 @@ class MapSpace:
             ok = self._fanout_ok(nx, ny, nt)
             cfg = np.concatenate([cfg[rep][ok], gi[ok][:, None]], axis=1)
             sx, sy, st = nx[ok], ny[ok], nt[ok]
+        if self.rules.min_parallelism > 0 and nsl:
+            ok = self._parallelism(st) >= self.rules.min_parallelism
+            cfg, sx, sy, st = cfg[ok], sx[ok], sy[ok], st[ok]
         product = np.prod(st, axis=1) if nsl else np.ones(cfg.shape[0], dtype=np.int64)
         return cfg, product, groups
 
@@ -509,6 +527,12 @@ class MapSpace:
 
     def _fanout_message(self) -> list[str]:
         fx = {self.arch.storage[l].name: self.arch.fanout(l) for l in self.spatial_levels}
+        if self.rules.min_parallelism > 0:
+            return [
+                (f"no spatial assignment that fits the fan-outs (X, Y) {fx} reaches the utilization constraint's "
+                 f"minimum parallelism {self.rules.min_parallelism:g} (spatial factors used / fan-out, multiplied "
+                 "over the spatial levels). Relax: lower `min`, or the spatial factors the constraints fix.")
+            ]
         return [
             f"the spatial factors the constraints fix cannot fit the fan-outs (X, Y) {fx}. Relax: reduce those "
             "spatial factors or move them to temporal loops."
@@ -518,6 +542,8 @@ class MapSpace:
         """One sentence per limit that removed the last candidates: what is needed versus available."""
         msgs = []
         for key in why:
+            if ":" not in key:  # not a level's limit (the minimum parallelism: `_fanout_message`)
+                continue
             l = int(key.split(":")[1])
             lv = self.arch.storage[l]
             need = self._capacity_need(l, ext[:, l, :])

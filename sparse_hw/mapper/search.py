@@ -593,6 +593,8 @@ class Mapper:
         empty = diag.get("empty_at")
         if empty:
             return MappingError("no mapping fits: " + " ".join(empty))
+        if not reasons and self.space.rules.min_parallelism > 0:  # every sample fell below it
+            return MappingError("no mapping fits: " + " ".join(self.space._fanout_message()))
         if reasons:
             top, count = reasons.most_common(1)[0]
             share = count / max(evaluated, 1)
