@@ -634,4 +634,13 @@ def compile_arch(spec, name: str | None = None) -> ArchModel:
             f"{compute.op_energy['random_compute']:.4g} pJ (its energy attribute, else Timeloop's PAT "
             "multiplier)"
         )
+    # Sparseloop sizes a tile of an `allow_overbooking` level at the confidence its max_overbooked_proportion
+    # constraint leaves, and charges the overflow to the level above (timeloop src/model/buffer.cpp,
+    # `confidence_threshold`); this engine always sizes tiles to fit, so it says so rather than differ silently
+    notes += [
+        f"{lv.name}: allow_overbooking is not modelled: tiles are sized to always fit (as with "
+        "allow_overbooking false), so mappings that fit only by overbooking are rejected and no overflow "
+        "traffic is charged; Sparseloop's figures for this level may differ"
+        for lv in storage if lv.allow_overbooking
+    ]
     return ArchModel(name or spec.architecture.name, storage, compute, notes)

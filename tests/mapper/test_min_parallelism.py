@@ -111,3 +111,16 @@ def test_a_second_minimum_is_refused(tmp_path):
     with pytest.raises(SparseHwError, match="second minimum parallelism") as err:
         _map(_files(tmp_path, _utilization("shared_glb", 0.5), _utilization("DRAM", 0.6)))
     assert "eyeriss_like_map_constraints.yaml" in str(err.value) and ".min" in str(err.value)
+
+
+def test_allow_overbooking_is_named_as_not_modelled(tmp_path):
+    """Sparseloop lets an `allow_overbooking` level hold tiles that overflow it at a set confidence; the engine
+    sizes tiles to always fit, and every result carries a note naming the level (never a silent difference)."""
+    files = _files(tmp_path)
+    arch = tmp_path / "arch.yaml"
+    arch.write_text(arch.read_text().replace("            data_storage_depth: 12800\n",
+                                             "            data_storage_depth: 12800\n            allow_overbooking: true\n"))
+    _, result = _map(files)
+    assert any(n.startswith("shared_glb: allow_overbooking is not modelled") for n in result.evaluation.notes)
+    _, plain = _map(_files(tmp_path / "plain"))
+    assert not any("allow_overbooking" in n for n in plain.evaluation.notes)
