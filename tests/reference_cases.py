@@ -40,5 +40,14 @@ def input_files(case_id: str) -> list[Path]:
     return files
 
 
+def copy_inputs(case_id: str, dest: Path) -> list[Path]:
+    """The case's input files copied into ``dest`` (made if missing), in `input_files` order: a test edits
+    or writes next to the copies, never the reference."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copyfile(f, dest / f.name)) for f in input_files(case_id)]
+
+
 def best_mapping_file(case_id: str) -> Path:
     return REFERENCE / results().set_index("case_id").loc[case_id, "case_dir"] / "outputs" / "timeloop-mapper.map.yaml"

@@ -91,7 +91,7 @@ def compile_rules(directives, arch: ArchModel, problem: ProblemModel) -> Rules:
     for i, d in enumerate(directives or []):
         src = getattr(d, "source", None)
         key = f"constraints[{i}]"
-        if str(d.type).replace("-", "_") in ("utilization", "parallelism") and d.target in (*names, arch.compute.name):
+        if d.type == "utilization" and d.target in (*names, arch.compute.name):  # (the spec's name for parallelism)
             mu = getattr(d, "min_utilization", None)
             if mu is None:
                 continue

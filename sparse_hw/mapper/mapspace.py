@@ -367,19 +367,20 @@ class MapSpace:
         n = t_arr.shape[0]
         ok = np.ones(n, dtype=bool)
         reasons: dict[str, np.ndarray] = {}
+        totals = []  # each spatial level's spatial product, for the minimum parallelism too
         for l in self.spatial_levels:
             fx, fy = self._fan_limits(l)
             ax = self.axis[l]
             sx = np.prod(np.where(ax[None, :] == 1, s_arr[:, l, :], 1), axis=1)
             sy = np.prod(np.where(ax[None, :] == 0, s_arr[:, l, :], 1), axis=1)
             tot = np.prod(s_arr[:, l, :], axis=1)
+            totals.append(tot)
             bad = (sx > fx) | (sy > fy) | (tot > fx * fy)
             if bad.any():
                 reasons[f"fanout:{l}"] = bad
             ok &= ~bad
-        if self.rules.min_parallelism > 0 and self.spatial_levels:
-            st = np.stack([np.prod(s_arr[:, l, :], axis=1) for l in self.spatial_levels], axis=1)
-            bad = self._parallelism(st) < self.rules.min_parallelism
+        if self.rules.min_parallelism > 0 and totals:
+            bad = self._parallelism(np.stack(totals, axis=1)) < self.rules.min_parallelism
             if bad.any():
                 reasons["parallelism"] = bad
             ok &= ~bad

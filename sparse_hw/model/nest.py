@@ -30,6 +30,7 @@ import numpy as np
 from .arch import ArchModel
 from .mapping import MappingBatch
 from .problem import ProblemModel
+from .unique_rows import pack_rows
 
 
 @dataclass
@@ -99,21 +100,6 @@ def _prod_last(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _pack_rows(q: np.ndarray) -> np.ndarray | None:
-    """Pack integer vectors [..., C] into one exact int64 key each (mixed radix), or None if too wide."""
-    lo = q.min(axis=tuple(range(q.ndim - 1)), initial=0)
-    hi = q.max(axis=tuple(range(q.ndim - 1)), initial=0)
-    radix = (hi - lo + 1).astype(np.int64)
-    if float(np.prod(radix.astype(np.float64))) >= 2.0**62:
-        return None
-    key = np.zeros(q.shape[:-1], dtype=np.int64)
-    for c in range(q.shape[-1]):  # in place: key * radix + q - lo (modular int64, exact as it fits)
-        key *= radix[c]
-        key += q[..., c]
-        key -= lo[c]
-    return key
-
-
 def _slot_context(bounds: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, ...]:
     """What `temporal_fills` derives from the loop slots alone, the same for every data space: (non-trivial
     slots, suffix products, advances, first slot above each child, row index, slots above, product above)."""
@@ -162,7 +148,7 @@ def temporal_fills(bounds: np.ndarray, vectors: np.ndarray, start: np.ndarray, e
     v0 = vec[rows, s_idx]  # [N,G,C]
     w = _prod_last(extents).astype(np.float64)
     ov0 = _prod_last(np.clip(extents - np.abs(v0), 0, None)).astype(np.float64)
-    key = _pack_rows(q)
+    key = pack_rows(q)
     if key is not None:
         k0key = key[rows, s_idx]  # [N,G]
         same = key[:, None, :] == k0key[:, :, None]  # [N,G,K]

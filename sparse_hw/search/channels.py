@@ -28,11 +28,9 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..train.sparsity import WEIGHT_LAYER_TYPES
 
 log = logging.getLogger(__name__)
-
-_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
-
 
 def smooth(n: int, max_prime: int) -> bool:
     """Whether ``n`` has no prime factor above ``max_prime``."""
@@ -80,7 +78,7 @@ def _consumer_extras(graph, module: nn.Module) -> list[int]:
     extras = []
     for dep, _ in graph.get_pruning_group(module, _out_fn(module), idxs=[0]):
         target = dep.target.module
-        if target is module or not isinstance(target, _LAYERS) or not graph.is_in_channel_pruning_fn(dep.handler):
+        if target is module or not isinstance(target, WEIGHT_LAYER_TYPES) or not graph.is_in_channel_pruning_fn(dep.handler):
             continue
         consumer_width = int(target.weight.shape[1]) * int(getattr(target, "groups", 1))
         extras.append(consumer_width % width if consumer_width >= width else 0)
@@ -129,9 +127,8 @@ def remove_channels(model: nn.Module, cut: dict[str, float], example: torch.Tens
                           "not the same as zeroing channels", key_path="space.channels",
                           fix="set space.channels to [0, 0] for this model")
     if kept:
-        reference = channel_check.zero_channels(original, recorder.cut)
-        diff, scale = channel_check.max_logit_difference(reference, model, example)
-        if not channel_check.within_tolerance(diff, scale):
+        diff, scale, same = channel_check.compare_with_zeroed(original, model, recorder.cut, example)
+        if not same:
             raise ConfigError(
                 f"removing the cut channels of {', '.join(sorted(kept))} does not compute what zeroing them "
                 f"computes (max |logit difference| {diff:.3g}, logits up to {scale:.3g})",

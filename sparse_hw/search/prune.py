@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..train.sparsity import WEIGHT_LAYER_TYPES
 from .config import SearchConfig
 
 log = logging.getLogger(__name__)
@@ -74,9 +75,6 @@ def _structured(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
     return rows.view(-1, *([1] * (weight.dim() - 1))).expand_as(weight) & (weight != 0)
 
 
-_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
-
-
 def following_norms(model: nn.Module, example: torch.Tensor | None = None) -> dict[str, str]:
     """conv/linear name -> name of the batch norm that takes its output directly (same channel count).
 
@@ -103,7 +101,7 @@ def following_norms(model: nn.Module, example: torch.Tensor | None = None) -> di
             return hook
 
         for name, m in modules.items():
-            if isinstance(m, _LAYERS):
+            if isinstance(m, WEIGHT_LAYER_TYPES):
                 handles.append(m.register_forward_hook(layer_hook(name)))
             elif isinstance(m, _BatchNorm):
                 handles.append(m.register_forward_hook(norm_hook(name)))
@@ -125,7 +123,7 @@ def following_norms(model: nn.Module, example: torch.Tensor | None = None) -> di
             if isinstance(seq, nn.Sequential):
                 children = list(seq.named_children())
                 for (a, ma), (b, mb) in itertools.pairwise(children):
-                    if isinstance(ma, _LAYERS) and isinstance(mb, _BatchNorm):
+                    if isinstance(ma, WEIGHT_LAYER_TYPES) and isinstance(mb, _BatchNorm):
                         found.setdefault(f"{parent}.{a}" if parent else a, f"{parent}.{b}" if parent else b)
     return {n: b for n, b in found.items() if modules[b].num_features == modules[n].weight.shape[0]}
 

@@ -122,6 +122,11 @@ def _init_model(config: TrainConfig, fresh: nn.Module, model_kwargs: dict) -> tu
     return build_model(meta, state), meta
 
 
+def _named_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Parameters and buffers by name: kept zeros are in both (biases, norms' running means)."""
+    return dict(model.named_parameters()) | dict(model.named_buffers())
+
+
 class KeptZeros(MaskSet):
     """The weight masks, plus the entries of non-weight tensors that an init checkpoint lists under
     ``schedule['kept_zeros']`` (``{tensor name: indices}``): kept zero through training.
@@ -133,7 +138,7 @@ class KeptZeros(MaskSet):
 
     def __init__(self, model: nn.Module, kept: dict[str, list[int]] | None, *, file: str | Path | None = None) -> None:
         super().__init__()
-        tensors = dict(model.named_parameters()) | dict(model.named_buffers())
+        tensors = _named_tensors(model)
         self.kept: dict[str, list[int]] = {}
         for name, idx in (kept or {}).items():
             t = tensors.get(name)
@@ -148,7 +153,7 @@ class KeptZeros(MaskSet):
 
     def apply(self, model: nn.Module) -> None:
         super().apply(model)
-        tensors = dict(model.named_parameters()) | dict(model.named_buffers())
+        tensors = _named_tensors(model)
         with torch.no_grad():
             for name, idx in self.kept.items():
                 tensors[name][idx] = 0
@@ -156,7 +161,7 @@ class KeptZeros(MaskSet):
     def refresh_from_zeros(self, model: nn.Module) -> None:
         """After a shape change the kept entries are those still zero (as the weights' masks are)."""
         super().refresh_from_zeros(model)
-        tensors = dict(model.named_parameters()) | dict(model.named_buffers())
+        tensors = _named_tensors(model)
         self.kept = {n: (tensors[n].detach() == 0).nonzero().flatten().tolist() for n in self.kept}
 
 

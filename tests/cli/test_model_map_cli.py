@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from typer.testing import CliRunner
 
 from sparse_hw.backends.timeloop_stats import parse_stats_file
 from sparse_hw.cli import app
-from tests.reference_cases import input_files, results
+from tests.reference_cases import copy_inputs, input_files, results
 
 runner = CliRunner()
 GATING = "ref__gating__resnet18_conv4x__w0.5_i0.5__model__fixmap"
@@ -43,16 +42,6 @@ def test_model_json_matches_reference_and_out_writes_parseable_stats(tmp_path: P
     assert json.loads(again.output)["energy_pj"] == pytest.approx(data["energy_pj"], rel=1e-9)
 
 
-def _copy_inputs(case: str, dest: Path) -> list[Path]:
-    dest.mkdir(parents=True, exist_ok=True)
-    out = []
-    for f in input_files(case):
-        target = dest / f.name
-        shutil.copy(f, target)
-        out.append(target)
-    return out
-
-
 def _problem_file(files: list[Path]) -> Path:
     for f in files:
         if "problem" in f.name:
@@ -61,7 +50,7 @@ def _problem_file(files: list[Path]) -> Path:
 
 
 def test_density_outside_unit_interval_exits_2_naming_file_and_key(tmp_path: Path) -> None:
-    files = _copy_inputs(GATING, tmp_path / "in")
+    files = copy_inputs(GATING, tmp_path / "in")
     prob = _problem_file(files)
     text = prob.read_text()
     doc = yaml.safe_load(text)
@@ -75,7 +64,7 @@ def test_density_outside_unit_interval_exits_2_naming_file_and_key(tmp_path: Pat
 
 
 def test_malformed_yaml_exits_2(tmp_path: Path) -> None:
-    files = _copy_inputs(GATING, tmp_path / "in")
+    files = copy_inputs(GATING, tmp_path / "in")
     prob = _problem_file(files)
     prob.write_text("problem:\n  shape: [unclosed\n")
     result = runner.invoke(app, ["model", *map(str, files)])
@@ -84,7 +73,7 @@ def test_malformed_yaml_exits_2(tmp_path: Path) -> None:
 
 
 def test_unknown_level_in_mapping_exits_2(tmp_path: Path) -> None:
-    files = _copy_inputs(GATING, tmp_path / "in")
+    files = copy_inputs(GATING, tmp_path / "in")
     mapping = next(f for f in files if "map" in f.name)
     text = mapping.read_text().replace("shared_glb", "shared_glbX", 1)
     mapping.write_text(text)
@@ -111,7 +100,7 @@ def test_map_finds_a_mapping_no_worse_than_the_reference_and_is_seed_stable(tmp_
 
 
 def test_map_nothing_fits_names_the_constraint(tmp_path: Path) -> None:
-    files = _copy_inputs("ref__dense__alexnet_conv3__w1_i1__mapper", tmp_path / "in")
+    files = copy_inputs("ref__dense__alexnet_conv3__w1_i1__mapper", tmp_path / "in")
     arch = next(f for f in files if f.name.startswith("arch"))
     text = arch.read_text()
     # shrink the global buffer to one word: no tile of the layer fits

@@ -4,7 +4,6 @@ mapping whose product over spatial levels of (spatial factors used / fan-out) is
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from sparse_hw.mapper.constraints import compile_rules
 from sparse_hw.mapper.search import Mapper, SearchSettings
 from sparse_hw.model.evaluate import Engine
 from sparse_hw.spec import load_spec
-from tests.reference_cases import input_files
+from tests.reference_cases import copy_inputs
 
 CASE = "ref__dense__resnet18_fc__w1_i1__mapper"  # C=512 M=1000 on 168 PEs: never fully used
 MAP_CONSTRAINTS = "eyeriss_like_map_constraints.yaml"
@@ -23,12 +22,7 @@ MAP_CONSTRAINTS = "eyeriss_like_map_constraints.yaml"
 
 def _files(tmp: Path, *extra: str) -> list[Path]:
     """The case's inputs, with ``extra`` constraint targets appended to its mapspace constraints."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    files = []
-    for f in input_files(CASE):
-        dst = tmp / f.name
-        shutil.copyfile(f, dst)
-        files.append(dst)
+    files = copy_inputs(CASE, tmp)
     path = tmp / MAP_CONSTRAINTS
     path.write_text(path.read_text() + "".join(extra))
     return files

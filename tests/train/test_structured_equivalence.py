@@ -20,14 +20,8 @@ from sparse_hw.train.prune.base import MaskSet, PruneContext, prunable_nnz
 from sparse_hw.train.prune.channel_check import zero_channels
 from sparse_hw.train.prune.tp_concat import map_untraced_concat_inputs
 from sparse_hw.train.sparsity import weight_layers
+from tests.train._tiny_models import TINY
 
-TINY = {
-    "lenet5": ({"image_size": 8}, (2, 1, 8, 8)),
-    "resnet18": ({"stem": "small", "width": 0.125, "num_classes": 10}, (2, 3, 16, 16)),
-    "mobilenetv2": ({"width_mult": 0.25, "small_input": True, "num_classes": 10}, (2, 3, 16, 16)),
-    "pointnet2": ({"num_classes": 12, "width": 0.25, "npoint": [32, 8], "nsample": [8, 8]}, (2, 3, 128)),
-    "vit": ({"image_size": 8, "attention": "matmul"}, (2, 1, 8, 8)),
-}
 SUPPORTED = ["lenet5", "resnet18", "mobilenetv2", "pointnet2"]
 
 

@@ -10,14 +10,7 @@ from sparse_hw.errors import ConfigError, SparseHwError
 from sparse_hw.train.models import create_model, list_models, model_entry
 from sparse_hw.train.models.pointnet2 import ball_query, farthest_point_sample
 from sparse_hw.train.sparsity import weight_layers
-
-TINY = {
-    "lenet5": ({"image_size": 8}, (2, 1, 8, 8)),
-    "resnet18": ({"stem": "small", "width": 0.125, "num_classes": 10}, (2, 3, 16, 16)),
-    "mobilenetv2": ({"width_mult": 0.25, "small_input": True, "num_classes": 10}, (2, 3, 16, 16)),
-    "pointnet2": ({"num_classes": 12, "width": 0.25, "npoint": [32, 8], "nsample": [8, 8]}, (2, 3, 128)),
-    "vit": ({"image_size": 8, "attention": "matmul"}, (2, 1, 8, 8)),
-}
+from tests.train._tiny_models import TINY
 
 
 def test_registry_lists_the_five_models():

@@ -102,3 +102,13 @@ def max_logit_difference(reference: nn.Module, pruned: nn.Module, inputs: torch.
 
 def within_tolerance(difference: float, scale: float) -> bool:
     return difference <= RELATIVE_TOLERANCE * max(1.0, scale)
+
+
+def compare_with_zeroed(original: nn.Module, pruned: nn.Module, cut: dict[str, list[int]],
+                        inputs: torch.Tensor) -> tuple[float, float, bool]:
+    """``(max |logit difference|, max |reference logit|, within tolerance)`` of ``pruned`` against
+    ``original`` with the ``cut`` output channels zeroed completely (`zero_channels`): the check of every
+    removal, by ``train``'s structured method and by the search's channel cut. A RuntimeError when the
+    pruned model no longer runs."""
+    diff, scale = max_logit_difference(zero_channels(original, cut), pruned, inputs)
+    return diff, scale, within_tolerance(diff, scale)

@@ -77,14 +77,13 @@ def _verify(original: nn.Module, pruned: nn.Module, ctx: PruneContext, recorder:
             "cannot equal zeroing channels (e.g. a layer norm's statistics change), so the cut cannot be "
             "verified", key_path="methods", fix=fix)
     fix += ", or keep the layers whose output is concatenated with untraced tensors out of it ('exclude')"
-    reference = channel_check.zero_channels(original, recorder.cut)
     try:
-        diff, scale = channel_check.max_logit_difference(reference, pruned, ctx.example_inputs)
+        diff, scale, same = channel_check.compare_with_zeroed(original, pruned, recorder.cut, ctx.example_inputs)
     except RuntimeError as exc:
         raise ConfigError(f"structured pruning of {model!r} leaves a model that no longer runs: {exc}",
                           key_path="methods", fix=fix) from None
     layers = [n for n, _ in weight_layers(original) if n in recorder.cut]
-    if not channel_check.within_tolerance(diff, scale):
+    if not same:
         raise ConfigError(
             f"structured pruning of {model!r} does not compute what zeroing the cut channels computes "
             f"(max |logit difference| {diff:.3g} on the example inputs, logits up to {scale:.3g}): "
