@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
-import hashlib
 import json
 import logging
 import os
-import platform
 import re
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -152,6 +147,8 @@ def dump_yaml(data: Any) -> str:
 # recognise, and remove or restore, only its own leftovers of a killed run, never a user's file.
 _MARK = "sparse-hw"
 _LEFTOVER = re.compile(r"^\.(?P<name>.+)\." + _MARK + r"-(?P<pid>\d+)-[A-Za-z0-9_]+\.(?P<kind>tmp|old)$")
+# ctypes, hashlib, platform, shutil and tempfile are imported where they are used: a ``check``/``model``/
+# ``map --json`` process writes no folder, and they cost it ~7 ms of start-up (issue 15, item 14).
 # What sparse-hw 0.x left before this naming: ``.NAME.XXXXXXXX.tmp`` folders, ``.NAME.old-PID-NS`` backups.
 _LEGACY = re.compile(r"^\.(?P<name>.+)\.(?:(?P<old>old-(?P<pid>\d+)-\d+)|[a-z0-9_]{8}\.tmp)$")
 _log = logging.getLogger(__name__)
@@ -199,6 +196,8 @@ def _alive(pid: int) -> bool:
 
 def _remove(entry: Path) -> None:
     """Delete one of our own temporaries (a folder tree or a file; links are unlinked, never followed)."""
+    import shutil
+
     if entry.is_dir() and not entry.is_symlink():
         shutil.rmtree(entry, ignore_errors=True)
     else:
@@ -229,6 +228,8 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
 
     Temporaries of earlier writers of ``path`` that were killed (their pid is gone) are removed.
     """
+    import tempfile
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not _inside_our_tmp(path.parent):
@@ -476,6 +477,8 @@ def _recover(path: Path) -> None:
 
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    import ctypes
+
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -521,6 +524,9 @@ def atomic_dir(
     manifest nor the new folder accounts for. On failure the old directory is left untouched and the
     temporary one is removed; a ``kill -9`` at any point leaves nothing that the next run trusts.
     """
+    import shutil
+    import tempfile
+
     path = Path(path)
     inputs = list(inputs)
     check_out_dir(path, inputs=inputs, force=force, option=option)
@@ -546,6 +552,8 @@ def atomic_dir(
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    import hashlib
+
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
@@ -554,14 +562,17 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def sha256_bytes(data: bytes | str) -> str:
+    import hashlib
+
     return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
 
 
 def versions() -> dict[str, str]:
     """Versions of the interpreter and the libraries whose numbers end up in outputs."""
-    from . import __version__
-
+    import platform
     from importlib import metadata
+
+    from . import __version__
 
     out = {"sparse_hw": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
     # Read from the installed distributions' metadata: importing torch only to print its version cost

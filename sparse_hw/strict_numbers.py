@@ -2,8 +2,9 @@
 
 pydantic's lax mode reads ``true`` as 1 for an ``int`` or ``float`` field, so ``epochs: true`` trained one
 epoch and ``calib_samples: true`` calibrated on one sample, with exit 0 (issue 15, item 4). The run,
-search and train configurations and the mapper settings derive from :class:`NoBoolNumbers`, which calls
-:func:`no_bool_for_number` before validating each field.
+search and train configurations derive from :class:`NoBoolNumbers`, which calls :func:`no_bool_for_number`
+before validating each field. (The Timeloop-style spec models, the mapper settings among them, are msgspec
+models, which never read a boolean as a number: `sparse_hw.spec.base`.)
 """
 
 from __future__ import annotations

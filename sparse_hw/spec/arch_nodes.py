@@ -8,13 +8,12 @@ transpiled v0.4 tree that timeloopfe hands Timeloop has the same shape (with ``v
 ``attributes``, ``spatial: {meshX, meshY}``, ``constraints``, ``sparse_optimizations``).
 """
 
-from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, field_validator, model_validator
+import msgspec
 
-from .base import SpecModel, new_list, norm_key
+from .base import SpecModel, norm_key
 from .constraints import ConstraintDirective
 from .sparse import SparseTarget
 
@@ -28,64 +27,56 @@ def _attrs(value: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- v0.3 tree format
-class LocalNode(SpecModel):
+class LocalNode(SpecModel, kw_only=True):
     """A component of a v0.3 ``local`` list (storage, compute, network or anything Accelergy knows)."""
 
     name: str
     class_name: str
     subclass: str | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, Any] = {}
     required_actions: list[str] | None = None
     enabled: bool | None = None
     area_share: Any = None
 
     key_aliases: ClassVar[dict[str, str]] = {"class": "class_name"}
+    field_hooks: ClassVar[dict[str, Any]] = {"attributes": _attrs}
 
-    _a = field_validator("attributes", mode="before")(classmethod(lambda cls, v: _attrs(v)))
 
-
-class TreeNode(SpecModel):
+class TreeNode(SpecModel, kw_only=True):
     """A v0.3 ``subtree`` node: replicated ``name[0..N-1]``, attributes inherited by its components."""
 
     name: str
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    local: list[LocalNode] = Field(default_factory=new_list)
-    subtree: list[TreeNode] = Field(default_factory=new_list)
+    attributes: dict[str, Any] = {}
+    local: list[LocalNode] = []
+    subtree: "list[TreeNode]" = []
 
-    _a = field_validator("attributes", mode="before")(classmethod(lambda cls, v: _attrs(v)))
-
-    @field_validator("local", "subtree", mode="before")
-    @classmethod
-    def _lists(cls, value: Any) -> Any:
-        return [] if value is None else value
+    field_hooks: ClassVar[dict[str, Any]] = {
+        "attributes": _attrs, "local": lambda v: [] if v is None else v, "subtree": lambda v: [] if v is None else v}
 
 
-class TreeArch(SpecModel):
+class TreeArch(SpecModel, kw_only=True):
     """``architecture: {version, subtree}`` (v0.3, or the v0.4 tree timeloopfe hands Timeloop)."""
 
     version: str
-    subtree: list[TreeNode] = Field(default_factory=new_list)
-    local: list[LocalNode] = Field(default_factory=new_list)
+    subtree: list[TreeNode] = []
+    local: list[LocalNode] = []
 
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version(cls, value: Any) -> Any:
-        return str(value) if value is not None else value
+    field_hooks: ClassVar[dict[str, Any]] = {"version": lambda v: str(v) if v is not None else v}
 
 
 # ----------------------------------------------------------------------------- v0.4 node format
-class Spatial(SpecModel):
+class Spatial(SpecModel, kw_only=True):
     """A leaf's fan-out: ``meshX`` x ``meshY`` copies of everything below it."""
 
-    meshX: int = Field(default=1, ge=1)
-    meshY: int = Field(default=1, ge=1)
+    meshX: Annotated[int, msgspec.Meta(ge=1)] = 1
+    meshY: Annotated[int, msgspec.Meta(ge=1)] = 1
 
     @property
     def fanout(self) -> int:
         return self.meshX * self.meshY
 
 
-class NodeConstraints(SpecModel):
+class NodeConstraints(SpecModel, kw_only=True):
     """In-node constraints (timeloopfe `ConstraintGroup`); targets are filled in when flattening."""
 
     spatial: ConstraintDirective | None = None
@@ -94,9 +85,8 @@ class NodeConstraints(SpecModel):
     max_overbooked_proportion: ConstraintDirective | None = None
     utilization: ConstraintDirective | None = None
 
-    @model_validator(mode="before")
     @classmethod
-    def _typed(cls, data: Any) -> Any:
+    def prepare(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
         out = {}
@@ -114,7 +104,7 @@ class NodeConstraints(SpecModel):
         return out
 
     def items(self) -> list[tuple[str, ConstraintDirective]]:
-        return [(k, getattr(self, k)) for k in type(self).model_fields if getattr(self, k) is not None]
+        return [(k, getattr(self, k)) for k in self.__struct_fields__ if getattr(self, k) is not None]
 
 
 def _in_node_sparse(data: Any) -> Any:
@@ -136,42 +126,52 @@ def _in_node_sparse(data: Any) -> Any:
     return data
 
 
-class ComponentNode(SpecModel):
+class _Node(SpecModel, tag_field="kind", kw_only=True):
+    """A v0.4 node; its YAML tag (``!Component``...) is its ``kind`` (msgspec's tag, picked by `tag_nodes`)."""
+
+    @property
+    def kind(self) -> str:
+        return self.__struct_config__.tag
+
+
+class ComponentNode(_Node, tag="!Component", kw_only=True):
     """``!Component``: a storage, compute or network component."""
 
-    kind: Literal["!Component"] = "!Component"
     name: str
     class_name: str
     subclass: str | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    spatial: Spatial = Field(default_factory=Spatial)
-    constraints: NodeConstraints = Field(default_factory=NodeConstraints)
+    attributes: dict[str, Any] = {}
+    spatial: Spatial = msgspec.field(default_factory=Spatial)
+    constraints: NodeConstraints = msgspec.field(default_factory=NodeConstraints)
     sparse_optimizations: SparseTarget | None = None
-    required_actions: list[str] = Field(default_factory=new_list)
+    required_actions: list[str] = []
     area_share: float | None = None
     enabled: bool = True
 
     key_aliases: ClassVar[dict[str, str]] = {"class": "class_name"}
 
-    _s = model_validator(mode="before")(classmethod(lambda cls, d: _in_node_sparse(d)))
+    @classmethod
+    def prepare(cls, data: Any) -> Any:
+        return _in_node_sparse(data)
 
 
-class ContainerNode(SpecModel):
+class ContainerNode(_Node, tag="!Container", kw_only=True):
     """``!Container``: a group whose ``spatial`` fan-out replicates everything after it."""
 
-    kind: Literal["!Container"] = "!Container"
     name: str
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    spatial: Spatial = Field(default_factory=Spatial)
-    constraints: NodeConstraints = Field(default_factory=NodeConstraints)
+    attributes: dict[str, Any] = {}
+    spatial: Spatial = msgspec.field(default_factory=Spatial)
+    constraints: NodeConstraints = msgspec.field(default_factory=NodeConstraints)
     sparse_optimizations: SparseTarget | None = None
-    networks: list[Any] = Field(default_factory=new_list)
+    networks: list[Any] = []
     enabled: bool = True
 
-    _s = model_validator(mode="before")(classmethod(lambda cls, d: _in_node_sparse(d)))
+    @classmethod
+    def prepare(cls, data: Any) -> Any:
+        return _in_node_sparse(data)
 
 
-class NothingNode(SpecModel):
+class NothingNode(_Node, tag="!Nothing", kw_only=True):
     """``!Nothing``: a placeholder that timeloopfe skips.
 
     timeloopfe's `Nothing` is a `Component`, so it may carry ``constraints``: its ``dataspace`` keep
@@ -180,28 +180,35 @@ class NothingNode(SpecModel):
     and its constraints, and so does the flattening here.
     """
 
-    kind: Literal["!Nothing"] = "!Nothing"
     name: str = "nothing"
     class_name: str = "nothing"
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    constraints: NodeConstraints = Field(default_factory=NodeConstraints)
+    attributes: dict[str, Any] = {}
+    constraints: NodeConstraints = msgspec.field(default_factory=NodeConstraints)
 
     key_aliases: ClassVar[dict[str, str]] = {"class": "class_name"}
 
 
-class BranchNode(SpecModel):
-    """``!Parallel`` / ``!Hierarchical`` / ``!Pipelined``: a list of nodes."""
+class BranchNode(_Node, kw_only=True):
+    """``!Parallel`` / ``!Hierarchical`` / ``!Pipelined``: a list of nodes (one subclass per tag)."""
 
-    kind: Literal["!Parallel", "!Hierarchical", "!Pipelined"]
-    nodes: list[ArchNode] = Field(default_factory=new_list)
+    nodes: "list[ArchNode]" = []
 
-    @field_validator("nodes", mode="before")
-    @classmethod
-    def _tags(cls, value: Any) -> Any:
-        return tag_nodes(value)
+    field_hooks: ClassVar[dict[str, Any]] = {"nodes": lambda v: tag_nodes(v)}
 
 
-ArchNode = Annotated[ComponentNode | ContainerNode | BranchNode | NothingNode, Field(discriminator="kind")]
+class ParallelNode(BranchNode, tag="!Parallel", kw_only=True):
+    """``!Parallel``: branches side by side (each data space goes to one branch)."""
+
+
+class HierarchicalNode(BranchNode, tag="!Hierarchical", kw_only=True):
+    """``!Hierarchical``: nodes one inside the next."""
+
+
+class PipelinedNode(BranchNode, tag="!Pipelined", kw_only=True):
+    """``!Pipelined``: nodes in a pipeline."""
+
+
+ArchNode = ComponentNode | ContainerNode | ParallelNode | HierarchicalNode | PipelinedNode | NothingNode
 
 TAGS = {"!Component", "!Container", "!Parallel", "!Hierarchical", "!Pipelined", "!Nothing"}
 
@@ -227,22 +234,11 @@ def tag_nodes(value: Any) -> Any:
     return out
 
 
-class NodesArch(SpecModel):
+class NodesArch(SpecModel, kw_only=True):
     """``architecture: {version: 0.4, nodes: [...]}`` (timeloopfe v0.4)."""
 
     version: str = "0.4"
-    nodes: list[ArchNode] = Field(default_factory=new_list)
+    nodes: list[ArchNode] = []
 
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version(cls, value: Any) -> Any:
-        return str(value) if value is not None else value
-
-    @field_validator("nodes", mode="before")
-    @classmethod
-    def _tags(cls, value: Any) -> Any:
-        return tag_nodes(value)
-
-
-# No model_rebuild() here: SpecModel defers building (spec/base.py), so the forward references above
-# resolve when a model first validates; a rebuild here would build every validator at import.
+    field_hooks: ClassVar[dict[str, Any]] = {
+        "version": lambda v: str(v) if v is not None else v, "nodes": lambda v: tag_nodes(v)}

@@ -13,16 +13,14 @@ Mapper settings: `src/applications/mapper/mapper.cpp` (`optimization-metrics`, `
 `log-stats`, ...); timeloopfe v0.4 adds its own keys (`out_prefix`, `sync_interval`, ...).
 """
 
-from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+import msgspec
 
 from ..limits import MAX_SEED
-from ..strict_numbers import NoBoolNumbers
 from .base import SpecModel, fix_note, norm_key, norm_word
 from .directives import format_factors, parse_factors, parse_permutation
 from .mapping import BYPASS_SPELLINGS
@@ -30,13 +28,28 @@ from .mapping import BYPASS_SPELLINGS
 ConstraintType = Literal["temporal", "spatial", "bypass", "utilization", "max_overbooked_proportion"]
 
 
-class ConstraintDirective(SpecModel):
+def _check_number(key: str, value: Any) -> None:
+    """`split: -4`, `split: true` (a lax int: 1), a utilization of 1.5 or NaN and a negative overbooking
+    share were accepted with exit 0; Timeloop reads the split and remainders unsigned and the utilization
+    as a fraction. A string is a split expression, evaluated once the problem is known
+    (`resolve_expressions`)."""
+    if isinstance(value, str) or value is None:
+        return
+    high = 1.0 if key == "min_utilization" else math.inf
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value <= high) \
+            or not math.isfinite(value):
+        what = "a fraction in [0, 1]" if high == 1.0 else "a finite number >= 0"
+        shown = str(value).lower() if isinstance(value, bool) else repr(value)
+        raise ValueError(fix_note(f"{shown} is not {what}", f"give {key} as {what}", (key,)))
+
+
+class ConstraintDirective(SpecModel, kw_only=True):
     """One constraint on one storage level (a mapspace restriction for the mapper)."""
 
     target: str
     type: ConstraintType
-    factors: dict[str, int | tuple[str, int]] = Field(default_factory=dict)
-    residuals: dict[str, int] = Field(default_factory=dict)
+    factors: dict[str, int | tuple[str, int]] = {}
+    residuals: dict[str, int] = {}
     permutation: list[str] | None = None
     #: an int, or a timeloopfe expression such as ``len(spec.problem.instance)`` until the loader
     #: evaluates it (`resolve_expressions`) once the problem is known
@@ -66,12 +79,10 @@ class ConstraintDirective(SpecModel):
     maximize_dims_capacity: int | str | None = None
     source: str | None = None
 
-    @model_validator(mode="before")
     @classmethod
-    def _forms(cls, data: Any) -> Any:
+    def prepare(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        data = {norm_key(k): v for k, v in data.items()}
         attrs = data.pop("attributes", None)
         if isinstance(attrs, dict):
             # constraints.cpp ParseList: a constraint's values may sit under `attributes`
@@ -109,23 +120,10 @@ class ConstraintDirective(SpecModel):
                 data[key] = int(data[key])
         if isinstance(data.get("source"), Path):
             data["source"] = str(data["source"])
+        for key in ("split", "remainders", "min_utilization", "max_overbooked_proportion"):
+            if key in data:
+                _check_number(key, data[key])
         return data
-
-    @field_validator("split", "remainders", "min_utilization", "max_overbooked_proportion", mode="before")
-    @classmethod
-    def _numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        """`split: -4`, `split: true` (pydantic's lax int: 1), a utilization of 1.5 or NaN and a negative
-        overbooking share were accepted with exit 0; Timeloop reads the split and remainders unsigned and
-        the utilization as a fraction."""
-        if isinstance(value, str) or value is None:
-            return value  # a split expression, evaluated once the problem is known (`resolve_expressions`)
-        high = 1.0 if info.field_name == "min_utilization" else math.inf
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value <= high) \
-                or not math.isfinite(value):
-            what = "a fraction in [0, 1]" if high == 1.0 else "a finite number >= 0"
-            shown = str(value).lower() if isinstance(value, bool) else repr(value)
-            raise ValueError(fix_note(f"{shown} is not {what}", f"give {info.field_name} as {what}"))
-        return value
 
     def factors_text(self) -> str:
         return format_factors(self.factors, self.residuals)
@@ -149,7 +147,7 @@ class ConstraintDirective(SpecModel):
                 out[dim] = (exact, exact)
         return out
 
-    def resolve_expressions(self, names: dict[str, Any]) -> tuple[ConstraintDirective, list[str]]:
+    def resolve_expressions(self, names: dict[str, Any]) -> "tuple[ConstraintDirective, list[str]]":
         """Evaluate expression strings in ``split`` / ``maximize_dims_capacity`` (timeloopfe evaluates
         every string value with the spec in scope). Returns the directive and one message per failure."""
         from .expressions import ExpressionError, evaluate
@@ -171,7 +169,7 @@ class ConstraintDirective(SpecModel):
             update[key] = result
         return (self.model_copy(update=update) if update else self), errors
 
-    def expand_macros(self, dimensions: list[str], data_spaces: list[str]) -> ConstraintDirective:
+    def expand_macros(self, dimensions: list[str], data_spaces: list[str]) -> "ConstraintDirective":
         """timeloopfe's macros: ``keep_only`` keeps those and bypasses the rest, ``bypass_only`` the
         reverse, ``factors_only`` sets every other dimension's factor to 1."""
         update: dict[str, Any] = {}
@@ -355,20 +353,23 @@ def constraint_items(raw: Any) -> tuple[list[tuple[tuple[Any, ...], Any]], str |
 #: Timeloop's mapper search algorithms (src/search/search-factory.cpp), in our underscore spelling
 MAPPER_ALGORITHMS = ("exhaustive", "linear_pruned", "random", "random_pruned", "hybrid")
 _MAX_COUNT = 2**63 - 1
+#: a count Timeloop reads unsigned
+Count = Annotated[int, msgspec.Meta(ge=0, le=_MAX_COUNT)]
 
 
-class MapperSettings(NoBoolNumbers, SpecModel):
+class MapperSettings(SpecModel, kw_only=True):
     """Mapper settings (the `mapper` key), Timeloop's plus ``seed`` (ours: a seeded search)."""
 
     version: str | None = None
-    optimization_metrics: list[str] = Field(default_factory=lambda: ["edp"])
+    optimization_metrics: list[str] = msgspec.field(default_factory=lambda: ["edp"])
     algorithm: str | None = None
     # Timeloop reads these as unsigned integers (a -5 timeout wraps to ~2^64); `true` is no count either
-    num_threads: int | None = Field(None, ge=0, le=_MAX_COUNT)
-    victory_condition: int | None = Field(None, ge=0, le=_MAX_COUNT)
-    timeout: int | None = Field(None, ge=0, le=_MAX_COUNT)
-    search_size: int | None = Field(None, ge=0, le=_MAX_COUNT)
-    max_permutations_per_if_visit: int | None = Field(None, ge=0, le=_MAX_COUNT)
+    # (a boolean is never a number here: msgspec does not read `true` as 1)
+    num_threads: Count | None = None
+    victory_condition: Count | None = None
+    timeout: Count | None = None
+    search_size: Count | None = None
+    max_permutations_per_if_visit: Count | None = None
     log_stats: bool | None = None
     log_suboptimal: bool | None = None
     log_interval: int | None = None
@@ -383,23 +384,19 @@ class MapperSettings(NoBoolNumbers, SpecModel):
     sync_interval: int | None = None
     out_prefix: str | None = None
     optimization_metric: list[str] | None = None
-    seed: int | None = Field(None, ge=0, le=MAX_SEED)  # numpy's generators take 0 .. 2^32 - 1
+    seed: Annotated[int, msgspec.Meta(ge=0, le=MAX_SEED)] | None = None  # numpy's generators take 0 .. 2^32 - 1
 
-    @field_validator("algorithm")
-    @classmethod
-    def _known_algorithm(cls, value: str | None) -> str | None:
+    def __post_init__(self) -> None:
         # Timeloop's search factory knows these five and stops on any other name; ours maps them to --mode
+        value = self.algorithm
         if value is not None and value not in MAPPER_ALGORITHMS:
             known = ", ".join(a.replace("_", "-") for a in MAPPER_ALGORITHMS)
-            raise ValueError(f"unknown mapper algorithm {value!r} [fix: use one of {known}]")
-        return value
+            raise ValueError(fix_note(f"unknown mapper algorithm {value!r}", f"use one of {known}", ("algorithm",)))
 
-    @model_validator(mode="before")
     @classmethod
-    def _forms(cls, data: Any) -> Any:
+    def prepare(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        data = {norm_key(k): v for k, v in data.items()}
         if data.get("version") is not None:
             data["version"] = str(data["version"])
         metrics = data.get("optimization_metrics")

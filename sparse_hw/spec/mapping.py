@@ -13,25 +13,22 @@ Timeloop's parser reads only ``keep`` and ``bypass`` from a datatype directive (
 directive (not written back) and ignored by the model, as Timeloop ignores it.
 """
 
-from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
-
-from .base import SpecModel, fix_note, new_list, norm_key, norm_word
+from .base import SpecModel, fix_note, norm_word
 from .directives import format_factors, parse_factors, parse_permutation
 
 BYPASS_SPELLINGS = ("bypass", "datatype", "dataspace", "bypassing")
 
 
-class MappingDirective(SpecModel):
+class MappingDirective(SpecModel, kw_only=True):
     """One directive of a fixed mapping."""
 
     target: str
     type: Literal["temporal", "spatial", "bypass"]
-    factors: dict[str, int] = Field(default_factory=dict)
-    residuals: dict[str, int] = Field(default_factory=dict)
+    factors: dict[str, int] = {}
+    residuals: dict[str, int] = {}
     permutation: list[str] | None = None
     split: int | None = None
     keep: list[str] | None = None
@@ -41,12 +38,10 @@ class MappingDirective(SpecModel):
     no_temporal_reuse: list[str] | None = None
     stream: list[str] | None = None  # output-only echo of old builds; no effect (see module docstring)
 
-    @model_validator(mode="before")
     @classmethod
-    def _forms(cls, data: Any) -> Any:
+    def prepare(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        data = {norm_key(k): v for k, v in data.items()}
         kind = norm_word(data.get("type"))
         if kind in BYPASS_SPELLINGS:
             data["type"] = "bypass"
@@ -64,37 +59,34 @@ class MappingDirective(SpecModel):
             data["target"] = data.pop("name")
         return data
 
-    @field_validator("target", mode="before")
-    @classmethod
-    def _target(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
-
-    @field_validator("split", mode="before")
-    @classmethod
-    def _split_not_bool(cls, value: Any) -> Any:  # pydantic's lax int read `split: true` as 1
-        if isinstance(value, bool):  # a ValueError: pydantic reports only that as a validation error
+    @staticmethod
+    def _split_not_bool(value: Any) -> Any:  # a lax int read `split: true` as 1
+        if isinstance(value, bool):
             raise ValueError(fix_note(f"{str(value).lower()} is a boolean, not a number",  # noqa: TRY004
                                       "give the number of permutation positions that go to mesh X"))
         return value
 
-    @model_validator(mode="after")
-    def _keep_or_bypass(self) -> MappingDirective:
+    field_hooks: ClassVar[dict[str, Any]] = {
+        "target": lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v,
+        "split": _split_not_bool,
+    }
+
+    def __post_init__(self) -> None:
         # a data space in both lists contradicts itself (which wins would be an accident of parse order);
         # refused as the same contradiction in constraints is (loader.py)
         both = sorted(set(self.keep or []) & set(self.bypass or []))
         if both:
             raise ValueError(
                 f"{self.target!r} both keeps and bypasses {', '.join(both)}: remove it from one list")
-        return self
 
     def factors_text(self) -> str:
         return format_factors(self.factors, self.residuals)
 
 
-class Mapping(SpecModel):
+class Mapping(SpecModel, kw_only=True):
     """A fixed mapping: the list of directives, in file order."""
 
-    directives: list[MappingDirective] = Field(default_factory=new_list)
+    directives: list[MappingDirective] = []
 
     def by_target(self, target: str) -> list[MappingDirective]:
         return [d for d in self.directives if d.target == target]

@@ -7,34 +7,34 @@ the simple form, a list of dimension names) and `src/workload/workload.cpp`
 ``instance.densities``, a bare number is fixed-structured, a data space without one is dense).
 """
 
-from __future__ import annotations
 
 import difflib
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+import msgspec
 
-from .base import SpecModel, fix_note, new_list, norm_key, norm_word
+from .base import SpecModel, fix_note, norm_key, norm_word
 from .expressions import Namespace
 
 DISTRIBUTIONS = ("fixed_structured", "hypergeometric", "banded")
 
 
-class Coefficient(SpecModel):
+class Coefficient(SpecModel, kw_only=True):
     """A named coefficient of the projections (``Wstride``...), with its default value."""
 
     name: str
     default: int = 1
 
-    @field_validator("default", mode="before")
-    @classmethod
-    def _not_bool(cls, value: Any) -> Any:  # pydantic's lax int read `default: true` as a stride of 1
+    @staticmethod
+    def _not_bool(value: Any) -> Any:  # a lax int read `default: true` as a stride of 1
         if isinstance(value, bool):
             raise ValueError(fix_note(f"{str(value).lower()} is a boolean, not a number", "give a whole number"))
         return value
 
+    field_hooks: ClassVar[dict[str, Any]] = {"default": _not_bool}
 
-class ProjectionTerm(SpecModel):
+
+class ProjectionTerm(SpecModel, kw_only=True):
     """One term ``dim * coefficient`` of a projected coordinate (coefficient None = 1)."""
 
     dim: str
@@ -51,16 +51,15 @@ def _parse_term(term: Any) -> Any:
     raise ValueError(f"a projection term is [dim] or [dim, coefficient], not {term!r}")
 
 
-class DataSpace(SpecModel):
+class DataSpace(SpecModel, kw_only=True):
     """A tensor of the problem: its projection from the operation space and whether it is written."""
 
     name: str
     projection: list[list[ProjectionTerm]]
     read_write: bool = False
 
-    @field_validator("projection", mode="before")
-    @classmethod
-    def _projection(cls, value: Any) -> Any:
+    @staticmethod
+    def _projection(value: Any) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ValueError("projection must be a list of coordinates")
         out = []
@@ -74,6 +73,8 @@ class DataSpace(SpecModel):
                 raise ValueError(f"a projection coordinate is a list of terms, not {coord!r}")
         return out
 
+    field_hooks: ClassVar[dict[str, Any]] = {"projection": _projection}
+
     def dims(self) -> list[str]:
         """Dimensions that appear in the projection, in order of first appearance."""
         seen: list[str] = []
@@ -84,16 +85,15 @@ class DataSpace(SpecModel):
         return seen
 
 
-class Shape(SpecModel):
+class Shape(SpecModel, kw_only=True):
     """The problem shape (Timeloop `shape`): dimensions, coefficients and data spaces."""
 
     name: str = "problem"
     dimensions: list[str]
-    coefficients: list[Coefficient] = Field(default_factory=new_list)
+    coefficients: list[Coefficient] = []
     data_spaces: list[DataSpace]
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Shape:
+    def __post_init__(self) -> None:
         errors = []
         for d in self.dimensions:
             if len(d) != 1:
@@ -127,10 +127,9 @@ class Shape(SpecModel):
                     "use the shape's own dimensions, coefficients and one-letter dimension names",
                 )
             )
-        return self
 
 
-class Density(SpecModel):
+class Density(SpecModel, kw_only=True):
     """A tensor's density model (Sparseloop density-models); extra parameters in ``params``.
 
     ``real_data`` (file spelling ``real-data``, Sparseloop's actual-data model used by the MICRO'22
@@ -140,19 +139,19 @@ class Density(SpecModel):
     """
 
     distribution: Literal["fixed_structured", "hypergeometric", "banded", "real_data"] = "fixed_structured"
-    density: float | None = Field(default=None, ge=0.0, le=1.0)
+    density: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] | None = None
     data_file_path: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = {}
 
-    @field_validator("density", mode="before")
-    @classmethod
-    def _not_bool(cls, value: Any) -> Any:  # `{density: true}` was read as a dense tensor, exit 0
+    @staticmethod
+    def _not_bool(value: Any) -> Any:  # `{density: true}` was read as a dense tensor, exit 0
         if isinstance(value, bool):
             raise ValueError(fix_note(f"{str(value).lower()} is a boolean, not a density", "give a number in [0, 1]"))
         return value
 
-    @model_validator(mode="after")
-    def _needs(self) -> Density:
+    field_hooks: ClassVar[dict[str, Any]] = {"density": _not_bool}
+
+    def __post_init__(self) -> None:
         if self.distribution == "real_data":
             if not self.data_file_path:
                 raise ValueError(
@@ -172,17 +171,14 @@ class Density(SpecModel):
                     "remove it, or set distribution: real-data",
                 )
             )
-        return self
 
-    @model_validator(mode="before")
     @classmethod
-    def _forms(cls, data: Any) -> Any:
+    def prepare(cls, data: Any) -> Any:
         if isinstance(data, bool):
             raise ValueError(f"a density is a number in [0, 1] or a mapping, not {data!r}")
         if isinstance(data, (int, float)):
             return {"distribution": "fixed_structured", "density": float(data)}
         if isinstance(data, dict):
-            data = {norm_key(k): v for k, v in data.items()}
             params = dict(data.pop("params", None) or {})
             out: dict[str, Any] = {}
             for key, value in data.items():
@@ -252,20 +248,20 @@ def precheck_raw(raw: Any) -> list[str]:
 MAX_DIMENSION = 2**31 - 1
 
 
-class Problem(SpecModel):
+class Problem(SpecModel, kw_only=True):
     """The workload: shape, instance (bounds + coefficient values) and per-data-space densities."""
 
     version: str | None = None
     shape: Shape
-    instance: dict[str, int]
-    densities: dict[str, Density] = Field(default_factory=dict)
+    #: whole numbers (`_instance_ints`); not typed ``int``, which would refuse a size past 64 bits before
+    #: `__post_init__` can say it is past Timeloop's 32-bit coordinates
+    instance: dict[str, Any]
+    densities: dict[str, Density] = {}
 
-    @model_validator(mode="before")
     @classmethod
-    def _densities_location(cls, data: Any) -> Any:
+    def prepare(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        data = {norm_key(k): v for k, v in data.items()}
         if "version" in data and data["version"] is not None:
             data["version"] = str(data["version"])
         inst = data.get("instance")
@@ -288,22 +284,31 @@ class Problem(SpecModel):
             data["instance"] = inst
         return data
 
-    @field_validator("instance", mode="before")
-    @classmethod
-    def _instance_ints(cls, value: Any) -> Any:
+    @staticmethod
+    def _instance_ints(value: Any) -> Any:
+        """Every instance value as a whole number: an int, a whole float (8.0) or digits ("8")."""
         if isinstance(value, dict):
             out = {}
             for k, v in value.items():
                 if isinstance(v, bool) or not isinstance(v, (int, float, str)):
                     raise ValueError(f"instance value {k}={v!r} must be a whole number")
-                if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf")) or v != int(v)):
-                    raise ValueError(f"instance value {k}={v!r} must be a whole number")  # NaN, inf too
+                if isinstance(v, float):
+                    if v != v or v in (float("inf"), float("-inf")) or v != int(v):
+                        raise ValueError(f"instance value {k}={v!r} must be a whole number")  # NaN, inf too
+                    v = int(v)
+                elif isinstance(v, str):
+                    try:
+                        v = int(v.strip())
+                    except ValueError:
+                        raise ValueError(fix_note(f"Input should be a valid integer (got {v!r})",
+                                                  "give a whole number", (k,))) from None
                 out[k] = v
             return out
         return value
 
-    @model_validator(mode="after")
-    def _complete(self) -> Problem:
+    field_hooks: ClassVar[dict[str, Any]] = {"instance": _instance_ints}
+
+    def __post_init__(self) -> None:
         errors = []
         fix = "correct the instance"
         missing = missing_dimensions(self.shape.dimensions, self.instance)
@@ -355,9 +360,8 @@ class Problem(SpecModel):
         dens = {
             n: self.densities.get(n, Density(distribution="fixed_structured", density=1.0)) for n in names
         }
-        object.__setattr__(self, "instance", inst)
-        object.__setattr__(self, "densities", dens)
-        return self
+        msgspec.structs.force_setattr(self, "instance", inst)
+        msgspec.structs.force_setattr(self, "densities", dens)
 
     def dimension_bounds(self) -> dict[str, int]:
         """Size of every problem dimension."""

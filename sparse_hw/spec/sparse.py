@@ -9,19 +9,16 @@ gating/skipping/skipping-spatial, ``options[]`` with ``target`` and ``condition-
 each component (``sparse_optimizations:`` of a node); they are normalized here to targets.
 """
 
-from __future__ import annotations
 
 import math
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
-
-from .base import SpecModel, fix_note, new_list, norm_key, norm_word
+from .base import SpecModel, fix_note, norm_key, norm_word
 
 RANK_FORMATS = ("UOP", "RLE", "CP", "B", "UB")
 
 
-class Rank(SpecModel):
+class Rank(SpecModel, kw_only=True):
     """One rank of a representation format, listed outermost first as in the file."""
 
     format: Literal["UOP", "RLE", "CP", "B", "UB"]
@@ -34,31 +31,30 @@ class Rank(SpecModel):
         "flattened_rankids": "flattened_rank_ids",
     }
 
-    @field_validator("format", mode="before")
     @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.strip().upper() if isinstance(value, str) else value
-
-    @field_validator("payload_word_bits", "metadata_word_bits", mode="before")
-    @classmethod
-    def _bits(cls, value: Any) -> Any:
-        # a width of -3 bits or `true` (pydantic's lax int: 1 bit) was modeled with exit 0; Timeloop reads
-        # them as unsigned bit counts (sparse-optimization-parser.cpp)
-        if isinstance(value, bool) or (isinstance(value, (int, float)) and value < 0):
-            flag = isinstance(value, bool)
-            what = f"{str(value).lower()} is a boolean" if flag else f"{value!r} is negative"
-            raise ValueError(fix_note(f"{what}, not a number of bits", "give a whole number of bits, >= 0"))
-        return value
-
-    @field_validator("flattened_rank_ids", mode="before")
-    @classmethod
-    def _groups(cls, value: Any) -> Any:
-        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-            return [value]  # a single group written flat: [R, S]
-        return value
+    def prepare(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if isinstance(data.get("format"), str):
+                data["format"] = data["format"].strip().upper()
+            for key in ("payload_word_bits", "metadata_word_bits"):
+                if key in data:
+                    _bits(data[key], key)
+            groups = data.get("flattened_rank_ids")
+            if isinstance(groups, list) and groups and all(isinstance(v, str) for v in groups):
+                data["flattened_rank_ids"] = [groups]  # a single group written flat: [R, S]
+        return data
 
 
-class DataSpaceFormat(SpecModel):
+def _bits(value: Any, key: str) -> None:
+    # a width of -3 bits or `true` (a lax int: 1 bit) was modeled with exit 0; Timeloop reads them as
+    # unsigned bit counts (sparse-optimization-parser.cpp)
+    if isinstance(value, bool) or (isinstance(value, (int, float)) and value < 0):
+        flag = isinstance(value, bool)
+        what = f"{str(value).lower()} is a boolean" if flag else f"{value!r} is negative"
+        raise ValueError(fix_note(f"{what}, not a number of bits", "give a whole number of bits, >= 0", (key,)))
+
+
+class DataSpaceFormat(SpecModel, kw_only=True):
     """The representation format of one data space at one level."""
 
     name: str
@@ -66,34 +62,30 @@ class DataSpaceFormat(SpecModel):
     rank_application_order: Literal["inner-to-outer", "outer-to-inner"] | None = None
     compression_rate: float | None = None
 
-    @field_validator("rank_application_order", mode="before")
     @classmethod
-    def _order(cls, value: Any) -> Any:
-        return value.strip().replace("_", "-") if isinstance(value, str) else value
+    def prepare(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if isinstance(data.get("rank_application_order"), str):
+                data["rank_application_order"] = data["rank_application_order"].strip().replace("_", "-")
+            value = data.get("compression_rate")
+            # -2, .nan and `true` (read as 1.0) were kept and written back, exit 0
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value) or value < 0):
+                raise ValueError(fix_note(f"{value!r} is not a finite number >= 0",
+                                          "give the rate as a number >= 0", ("compression_rate",)))
+        return data
 
-    @field_validator("compression_rate", mode="before")
-    @classmethod
-    def _rate(cls, value: Any) -> Any:  # -2, .nan and `true` (read as 1.0) were kept and written back, exit 0
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not math.isfinite(value) or value < 0):
-            raise ValueError(fix_note(f"{value!r} is not a finite number >= 0",
-                                      "give the rate as a number >= 0"))
-        return value
 
-
-class ActionOption(SpecModel):
+class ActionOption(SpecModel, kw_only=True):
     """One alternative of an action optimization: act on ``target`` when ``condition_on`` is zero."""
 
     target: str
-    condition_on: list[str] = Field(default_factory=new_list)
+    condition_on: list[str] = []
 
-    @field_validator("condition_on", mode="before")
-    @classmethod
-    def _list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+    field_hooks: ClassVar[dict[str, Any]] = {"condition_on": lambda v: [v] if isinstance(v, str) else v}
 
 
-class ActionOptimization(SpecModel):
+class ActionOptimization(SpecModel, kw_only=True):
     """Gating or skipping of accesses at a storage level.
 
     ``position_skipping`` is the Sparseloop (MICRO'22 artifact, DSTC) form that skips by position in
@@ -104,16 +96,11 @@ class ActionOptimization(SpecModel):
     type: Literal["gating", "skipping", "skipping_spatial", "spatial_skipping", "position_skipping"]
     options: list[ActionOption]
 
-    @field_validator("type", mode="before")
-    @classmethod
-    def _word(cls, value: Any) -> Any:
-        return norm_word(value)
+    field_hooks: ClassVar[dict[str, Any]] = {"type": norm_word}
 
-    @model_validator(mode="before")
     @classmethod
-    def _single_option(cls, data: Any) -> Any:
+    def prepare(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            data = {norm_key(k): v for k, v in data.items()}
             if "options" not in data and "target" in data:
                 # older Sparseloop form: target/condition-on directly on the optimization
                 data["options"] = [
@@ -122,31 +109,26 @@ class ActionOptimization(SpecModel):
         return data
 
 
-class ComputeOptimization(SpecModel):
+class ComputeOptimization(SpecModel, kw_only=True):
     """Gating or skipping of computes at the compute level."""
 
     type: Literal["gating", "skipping"]
 
-    @field_validator("type", mode="before")
-    @classmethod
-    def _word(cls, value: Any) -> Any:
-        return norm_word(value)
+    field_hooks: ClassVar[dict[str, Any]] = {"type": norm_word}
 
 
-class SparseTarget(SpecModel):
+class SparseTarget(SpecModel, kw_only=True):
     """Every sparse optimization of one architecture level."""
 
     name: str
-    representation_format: list[DataSpaceFormat] = Field(default_factory=new_list)
-    action_optimization: list[ActionOptimization] = Field(default_factory=new_list)
-    compute_optimization: list[ComputeOptimization] = Field(default_factory=new_list)
+    representation_format: list[DataSpaceFormat] = []
+    action_optimization: list[ActionOptimization] = []
+    compute_optimization: list[ComputeOptimization] = []
 
-    @model_validator(mode="before")
     @classmethod
-    def _forms(cls, data: Any) -> Any:
+    def prepare(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        data = {norm_key(k): v for k, v in data.items()}
         if "target" in data and "name" not in data:
             data["name"] = data.pop("target")
         rf = data.get("representation_format")
@@ -176,32 +158,28 @@ class SparseTarget(SpecModel):
         return out
 
 
-class SparseOptimizations(SpecModel):
+class SparseOptimizations(SpecModel, kw_only=True):
     """Sparse optimizations of every level, one target per level (v0.3 key and v0.4 in-node ones)."""
 
     version: str | None = None
-    targets: list[SparseTarget] = Field(default_factory=new_list)
+    targets: list[SparseTarget] = []
 
-    @model_validator(mode="before")
     @classmethod
-    def _forms(cls, data: Any) -> Any:
+    def prepare(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            data = {norm_key(k): v for k, v in data.items()}
             if data.get("version") is not None:
                 data["version"] = str(data["version"])
             if data.get("targets") is None:
                 data["targets"] = []
         return data
 
-    @model_validator(mode="after")
-    def _unique(self) -> SparseOptimizations:
+    def __post_init__(self) -> None:
         names = [t.name for t in self.targets]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(
                 f"level(s) {', '.join(dup)} appear as more than one target; merge their optimizations"
             )
-        return self
 
     def target(self, name: str) -> SparseTarget | None:
         for t in self.targets:

@@ -17,14 +17,13 @@ subaction's energy by it; `ART_generator.py` multiplies a subcomponent's area by
 Either spelling loads; giving two spellings of one scale that disagree is refused.
 """
 
-from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, FiniteFloat, field_validator, model_validator
+import msgspec
 
-from .base import SpecModel, new_list, norm_key
+from .base import SpecModel
 
 _RANGE = re.compile(r"\[\d+\.\.\d+\]")
 
@@ -34,23 +33,21 @@ def component_key(path: str) -> str:
     return _RANGE.sub("", str(path)).rsplit(".", 1)[-1]
 
 
-class _Versioned(SpecModel):
+class _Versioned(SpecModel, kw_only=True):
     """A section with an optional ``version`` (0.3 / 0.4, written as a number or a string)."""
 
     version: str | None = None
 
-    @model_validator(mode="before")
     @classmethod
-    def _version_text(cls, data: Any) -> Any:
+    def prepare(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            data = {norm_key(k): v for k, v in data.items()}
             if data.get("version") is not None:
                 data["version"] = str(data["version"])
         return data
 
 
 def _not_bool(value: Any) -> Any:
-    """pydantic reads ``true`` as 1.0 for a float field: an energy or area of ``true`` is an edit, not 1 pJ."""
+    """A lax float would read ``true`` as 1.0: an energy or area of ``true`` is an edit, not 1 pJ."""
     if isinstance(value, bool):
         raise ValueError(f"{str(value).lower()} is a boolean, not a number [fix: give the figure as a number]")
     return value
@@ -65,24 +62,27 @@ def _named(value: Any) -> Any:
     return value
 
 
-class ERTAction(SpecModel):
+#: a finite figure >= 0 (the lower bound refuses NaN and -inf, the upper one +inf)
+Figure = Annotated[float, msgspec.Meta(ge=0, le=1.7976931348623157e308)]
+
+
+class ERTAction(SpecModel, kw_only=True):
     """Energy of one action (one argument combination) of a component, in pJ."""
 
     name: str
     arguments: dict[str, Any] | None = None
-    energy: FiniteFloat = Field(ge=0)  # a NaN, inf or negative energy would poison every total
+    energy: Figure  # a NaN, inf or negative energy would poison every total
 
-    _energy_not_bool = field_validator("energy", mode="before")(_not_bool)
-    _name_not_blank = field_validator("name", mode="before")(_named)
+    field_hooks: ClassVar[dict[str, Any]] = {"energy": _not_bool, "name": _named}
 
 
-class ERTEntry(SpecModel):
+class ERTEntry(SpecModel, kw_only=True):
     """All actions of one component."""
 
     name: str
     actions: list[ERTAction]
 
-    _name_not_blank = field_validator("name", mode="before")(_named)
+    field_hooks: ClassVar[dict[str, Any]] = {"name": _named}
 
     def energy(self, action: str) -> float | None:
         """Largest energy over the argument variants of ``action`` (Timeloop keeps the maximum)."""
@@ -100,37 +100,36 @@ def _last_match(entries, level_name: str):
     return found
 
 
-class ERT(_Versioned):
+class ERT(_Versioned, kw_only=True):
     """Energy reference table."""
 
-    tables: list[ERTEntry] = Field(default_factory=new_list)
+    tables: list[ERTEntry] = []
 
     def component(self, level_name: str) -> ERTEntry | None:
         """The entry Timeloop uses for a level (last match wins, as a later table row overrides)."""
         return _last_match(self.tables, level_name)
 
 
-class ARTEntry(SpecModel):
+class ARTEntry(SpecModel, kw_only=True):
     """Area of one component instance, in um^2."""
 
     name: str
-    area: FiniteFloat = Field(ge=0)
+    area: Figure
 
-    _area_not_bool = field_validator("area", mode="before")(_not_bool)
-    _name_not_blank = field_validator("name", mode="before")(_named)
+    field_hooks: ClassVar[dict[str, Any]] = {"area": _not_bool, "name": _named}
 
 
-class ART(_Versioned):
+class ART(_Versioned, kw_only=True):
     """Area reference table."""
 
-    tables: list[ARTEntry] = Field(default_factory=new_list)
+    tables: list[ARTEntry] = []
 
     def component(self, level_name: str) -> ARTEntry | None:
         """The area entry of a level (last match wins, as in the ERT)."""
         return _last_match(self.tables, level_name)
 
 
-class SubcomponentAction(SpecModel):
+class SubcomponentAction(SpecModel, kw_only=True):
     """An action of a subcomponent invoked by a compound action."""
 
     name: str
@@ -139,8 +138,7 @@ class SubcomponentAction(SpecModel):
     repeat: Any = None
     energy_scale: Any = None
 
-    @model_validator(mode="after")
-    def _one_scale(self) -> SubcomponentAction:
+    def __post_init__(self) -> None:
         keys = ("repeat", "energy_scale", "action_share")
         given = {k: v for k in keys if (v := getattr(self, k)) is not None}
         if len(set(map(str, given.values()))) > 1:
@@ -148,7 +146,6 @@ class SubcomponentAction(SpecModel):
                 f"{' and '.join(given)} give different scales ({given}) [fix: give one of them; "
                 "they mean the same multiplicative energy scale]"
             )
-        return self
 
     def scale(self) -> Any:
         """The energy scale however it was spelled (``repeat`` first, as Accelergy reads it), or None."""
@@ -158,34 +155,33 @@ class SubcomponentAction(SpecModel):
         return None
 
 
-class SubcomponentActions(SpecModel):
+class SubcomponentActions(SpecModel, kw_only=True):
     """The actions one subcomponent performs for a compound action."""
 
     name: str
-    actions: list[SubcomponentAction] = Field(default_factory=new_list)
+    actions: list[SubcomponentAction] = []
 
 
-class CompoundAction(SpecModel):
+class CompoundAction(SpecModel, kw_only=True):
     """An action of a compound component, defined by subcomponent actions."""
 
     name: str
     arguments: dict[str, Any] | None = None
-    subcomponents: list[SubcomponentActions] = Field(default_factory=new_list)
+    subcomponents: list[SubcomponentActions] = []
 
 
-class Subcomponent(SpecModel):
+class Subcomponent(SpecModel, kw_only=True):
     """A part of a compound component (a primitive or another compound class)."""
 
     name: str
     class_name: str
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, Any] = {}
     area_share: Any = None
     area_scale: Any = None
 
     key_aliases: ClassVar[dict[str, str]] = {"class": "class_name"}
 
-    @model_validator(mode="after")
-    def _one_scale(self) -> Subcomponent:
+    def __post_init__(self) -> None:
         if self.area_share is not None and self.area_scale is not None and str(self.area_share) != str(
             self.area_scale
         ):
@@ -193,36 +189,29 @@ class Subcomponent(SpecModel):
                 f"area_share={self.area_share} and area_scale={self.area_scale} differ [fix: give one of "
                 "them; they mean the same multiplicative area scale]"
             )
-        return self
 
     def scale(self) -> Any:
         """The area scale however it was spelled, or None."""
         return self.area_scale if self.area_scale is not None else self.area_share
 
 
-class CompoundComponent(SpecModel):
+class CompoundComponent(SpecModel, kw_only=True):
     """An Accelergy compound component class."""
 
     name: str
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    subcomponents: list[Subcomponent] = Field(default_factory=new_list)
-    actions: list[CompoundAction] = Field(default_factory=new_list)
+    attributes: dict[str, Any] = {}
+    subcomponents: list[Subcomponent] = []
+    actions: list[CompoundAction] = []
 
-    @field_validator("attributes", mode="before")
-    @classmethod
-    def _attrs(cls, value: Any) -> Any:
-        return {} if value is None else value
+    field_hooks: ClassVar[dict[str, Any]] = {"attributes": lambda v: {} if v is None else v}
 
 
-class ComponentLibrary(_Versioned):
+class ComponentLibrary(_Versioned, kw_only=True):
     """One file's `compound_components` (or v0.4 `components`) section."""
 
-    classes: list[CompoundComponent] = Field(default_factory=new_list)
+    classes: list[CompoundComponent] = []
 
-    @field_validator("classes", mode="before")
-    @classmethod
-    def _classes(cls, value: Any) -> Any:
-        return [] if value is None else value
+    field_hooks: ClassVar[dict[str, Any]] = {"classes": lambda v: [] if v is None else v}
 
 
 def uncovered_levels(spec) -> tuple[list[str], list[str]]:

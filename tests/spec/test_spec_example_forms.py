@@ -109,7 +109,7 @@ def test_expressions_reach_spec_fields_only() -> None:
 
 
 def test_inequality_factor_constraints_parse_to_bounds() -> None:
-    d = ConstraintDirective(target="x", type="temporal", factors="K=1 M<=8 N>=2 C=0")
+    d = ConstraintDirective.model_validate({"target": "x", "type": "temporal", "factors": "K=1 M<=8 N>=2 C=0"})
     assert d.factors == {"K": 1, "M": ("<=", 8), "N": (">=", 2), "C": 0}
     assert d.factor_bounds({"K": 4, "M": 16, "N": 8, "C": 5}) == {
         "K": (1, 1),
