@@ -4,7 +4,7 @@ What "start-up" means here: the time from process start until the command begins
 the moment it first opens a YAML file (an input, or a built-in architecture's file). Everything before
 is start-up: the interpreter, ``import sparse_hw.cli``, the dispatch, the argument checks and every
 module the command imports before reading. The commands read their inputs before they import what
-validates and evaluates them (pydantic's models, numpy, the model/mapper stack): that cost is in the
+validates and evaluates them (the spec models, numpy, the model/mapper stack): that cost is in the
 whole command's time, printed beside it, which must fall too. A probe process runs the real CLI with an
 audit hook (PEP 578) that ends the process, with ``os._exit(0)``, at that first ``open`` -- the CLI
 itself carries no benchmark code. The

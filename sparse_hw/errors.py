@@ -7,15 +7,15 @@ and exit with code 1.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
+
+import msgspec
 
 EXIT_CODE_INPUT = 2
 EXIT_CODE_INTERNAL = 1
 
 
-@dataclass
-class Problem:
+class Problem(msgspec.Struct):
     """One problem found in the input: where it is, what is wrong, and how to fix it."""
 
     message: str
@@ -94,11 +94,10 @@ class ConfigError(SparseHwError):
     """A pipeline/run configuration is invalid."""
 
 
-@dataclass
-class ProblemCollector:
+class ProblemCollector(msgspec.Struct):
     """Collects every problem before raising once, so users see all of them at the same time."""
 
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = msgspec.field(default_factory=list)
 
     def add(self, message: str, *, file=None, key_path=None, fix=None, line=None) -> None:
         self.problems.append(Problem(message, None if file is None else str(file), key_path, fix, line))

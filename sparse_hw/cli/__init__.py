@@ -14,8 +14,8 @@ import sys
 # One OpenMP thread unless the user says otherwise: torch's many small ops (and numpy's) lose more to
 # thread hand-off than they gain on the 2-core machines this tool targets (see TrainConfig.threads).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-# pydantic looks for plugins through every installed distribution's entry points on its first model
-# (~15 ms of each start-up); the command line uses none. PYDANTIC_DISABLE_PLUGINS= (empty) keeps them.
+# pydantic (the run, train and search configurations) looks for plugins through every installed
+# distribution's entry points on its first model (~15 ms); the command line uses none. PYDANTIC_DISABLE_PLUGINS= (empty) keeps them.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from typing import TYPE_CHECKING

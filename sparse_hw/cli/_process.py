@@ -1,17 +1,17 @@
 """How a ``sparse-hw`` process starts and ends, when the process is the command line itself.
 
 `start`: the garbage collector's first generation is collected every 10,000 new container objects
-instead of every 700. Start-up creates ~60,000 long-lived objects (modules, classes, pydantic's
-validators) and a large search keeps ~900,000 alive, so the default also ran full collections over all
-of them, again and again: ~50 ms of collections in a small ``map`` process that spends ~0.5 s outside its
-search (~20 ms with this threshold), 2.0 s in the 14 s search of eyeriss_v2 mobilenet05_L07 (0.4 s with
+instead of every 700. Start-up creates ~60,000 long-lived objects (modules, classes, validators) and a
+large search keeps ~900,000 alive, so the default also ran full collections over all of them, again
+and again: ~50 ms of collections in a small ``map`` process that spends ~0.5 s outside its search
+(~20 ms with this threshold), 2.0 s in the 14 s search of eyeriss_v2 mobilenet05_L07 (0.4 s with
 it; issue 15, item 14). The peak memory did not change (cyclic garbage waits for at most 10,000 more
 allocations). Nothing a command computes depends on when garbage is collected.
 
 `start` also opens the command's start-up, for a ``check``/``model``/``map`` command line that runs
 without typer (`sparse_hw.cli._fast`): while it reads and validates its inputs and imports the engine,
 the threshold is STARTUP_GC_THRESHOLD0. Start-up only builds what lives until the process ends (modules,
-classes, pydantic's validators, the spec) and leaves little cyclic garbage (~1,500 objects on a reference
+classes, the spec) and leaves little cyclic garbage (~1,500 objects on a reference
 case), yet its ~25 collections at 10,000 took ~10-20 ms of each ``map`` process. `started` ends it
 (the pipeline calls it before the work, `sparse_hw.pipeline.map_files`'s ``on_start``): ``gc.freeze()``
 moves everything start-up made into the permanent generation, which later collections skip (that

@@ -16,35 +16,33 @@ rejects a mapping whose `cumulative_fanout_utilization` is below it, `Uber::Assi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import msgspec
 
 from ..errors import MappingError, ProblemCollector
 from ..model.arch import ArchModel
 from ..model.problem import ProblemModel
 
 
-@dataclass
-class LevelRules:
+class LevelRules(msgspec.Struct):
     """What the constraints fix at one storage level (dims and data spaces by index)."""
 
-    t_fixed: dict[int, int] = field(default_factory=dict)
-    s_fixed: dict[int, int] = field(default_factory=dict)
-    t_max: dict[int, int] = field(default_factory=dict)
-    t_min: dict[int, int] = field(default_factory=dict)
-    s_max: dict[int, int] = field(default_factory=dict)
-    s_min: dict[int, int] = field(default_factory=dict)
-    t_prefix: list[int] = field(default_factory=list)
-    t_suffix: list[int] = field(default_factory=list)
-    s_prefix: list[int] = field(default_factory=list)
-    s_suffix: list[int] = field(default_factory=list)
+    t_fixed: dict[int, int] = msgspec.field(default_factory=dict)
+    s_fixed: dict[int, int] = msgspec.field(default_factory=dict)
+    t_max: dict[int, int] = msgspec.field(default_factory=dict)
+    t_min: dict[int, int] = msgspec.field(default_factory=dict)
+    s_max: dict[int, int] = msgspec.field(default_factory=dict)
+    s_min: dict[int, int] = msgspec.field(default_factory=dict)
+    t_prefix: list[int] = msgspec.field(default_factory=list)
+    t_suffix: list[int] = msgspec.field(default_factory=list)
+    s_prefix: list[int] = msgspec.field(default_factory=list)
+    s_suffix: list[int] = msgspec.field(default_factory=list)
     split: int | None = None
-    keep: set[int] = field(default_factory=set)
-    bypass: set[int] = field(default_factory=set)
-    sources: list[str] = field(default_factory=list)
+    keep: set[int] = msgspec.field(default_factory=set)
+    bypass: set[int] = msgspec.field(default_factory=set)
+    sources: list[str] = msgspec.field(default_factory=list)
 
 
-@dataclass
-class Rules:
+class Rules(msgspec.Struct):
     """Constraints for every storage level of one (problem, architecture)."""
 
     levels: list[LevelRules]

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import msgspec
 import numpy as np
 
 from ..errors import MappingError
@@ -81,8 +82,7 @@ def sample_factorization(n: int, k: int, rng: np.random.Generator, size: int) ->
     return out
 
 
-@dataclass
-class DimSlots:
+class DimSlots(msgspec.Struct):
     """Where one dimension's factors can go."""
 
     dim: int
@@ -92,7 +92,7 @@ class DimSlots:
     free: list[tuple[int, str]]  # (level, "T" | "S")
     residual: int
     table: np.ndarray | None = None  # [F, len(free)] all factorizations (None: sample)
-    limits: list[tuple[int, int]] = field(default_factory=list)  # (min, max) per free slot
+    limits: list[tuple[int, int]] = msgspec.field(default_factory=list)  # (min, max) per free slot
 
     @property
     def count(self) -> int:

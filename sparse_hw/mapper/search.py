@@ -13,8 +13,8 @@ import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
+import msgspec
 import numpy as np
 
 from ..errors import MappingError
@@ -31,8 +31,7 @@ from .mapspace import MapSpace
 METRICS = ("delay", "energy", "edp", "last_level_accesses")
 
 
-@dataclass
-class SearchSettings:
+class SearchSettings(msgspec.Struct):
     """How to search (Timeloop mapper settings, plus budgets and parallelism)."""
 
     metrics: tuple[str, ...] = ("edp",)
@@ -59,8 +58,7 @@ class SearchSettings:
     first_mapping_min_s: float = 5.0
 
 
-@dataclass
-class SearchResult:
+class SearchResult(msgspec.Struct):
     """The best mapping found, its full evaluation and how the search went."""
 
     batch: MappingBatch
@@ -70,7 +68,7 @@ class SearchResult:
     seconds: float
     mode: str
     space: str
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = msgspec.field(default_factory=list)
     exact_evaluations: int = 0
     budget_exceeded: bool = False  # the budget ran out before a first valid mapping; the search went on
     seeds: int = 0  # warm-start mappings given to the search
@@ -131,8 +129,7 @@ def _better(a: tuple, b: tuple | None) -> bool:
 _WORKER: dict = {}
 
 
-@dataclass
-class ChunkResult:
+class ChunkResult(msgspec.Struct):
     """What one chunk of candidates contributed."""
 
     index: int
@@ -661,7 +658,6 @@ def _pf(n: int) -> list[int]:
     return prime_factors(n) or [1]
 
 
-
 # ---------------------------------------------------------------------- warm start across a sweep
 _SEED_FIELDS = ("temporal", "spatial", "perm", "spatial_perm", "split", "keep")
 
@@ -678,7 +674,7 @@ def fingerprint(space: MapSpace) -> str:
 
     levels = []
     for r in space.rules.levels:
-        items = sorted((k, v) for k, v in vars(r).items() if k != "sources")
+        items = sorted((k, getattr(r, k)) for k in r.__struct_fields__ if k != "sources")
         levels.append(repr([(k, sorted(v) if isinstance(v, set) else v) for k, v in items]))
     parts = [repr(list(space.problem.dims)), repr([int(b) for b in space.problem.bounds]), *levels,
              repr(space.spatial_levels), repr(space.keep_fixed.tolist()), repr(space.axis.tolist())]

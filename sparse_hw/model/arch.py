@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from ..errors import SpecError
 
@@ -147,8 +148,7 @@ def component_key(path: str) -> str:
     return _RANGE.sub("", path).rsplit(".", 1)[-1]
 
 
-@dataclass(frozen=True)
-class RankFormat:
+class RankFormat(msgspec.Struct, frozen=True):
     """One rank of a representation format (Sparseloop `format-models`)."""
 
     format: str  # UOP, RLE, CP, B, UB
@@ -157,8 +157,7 @@ class RankFormat:
     metadata_word_bits: int | None
 
 
-@dataclass(frozen=True)
-class TensorFormat:
+class TensorFormat(msgspec.Struct, frozen=True):
     """Representation format of one data space at one level; ranks listed outermost first."""
 
     dataspace: str
@@ -166,8 +165,7 @@ class TensorFormat:
     rank_application_order: str | None
 
 
-@dataclass(frozen=True)
-class ActionOpt:
+class ActionOpt(msgspec.Struct, frozen=True):
     """A gating/skipping action optimization at a storage level."""
 
     kind: str  # gating | skipping | skipping_spatial
@@ -176,8 +174,7 @@ class ActionOpt:
     group: int = 0  # options of one action-optimization entry are alternatives
 
 
-@dataclass
-class StorageModel:
+class StorageModel(msgspec.Struct):
     """One storage level with the attributes the model needs."""
 
     name: str
@@ -203,13 +200,13 @@ class StorageModel:
     allow_overbooking: bool
     compression_supported: bool
     decompression_supported: bool
-    op_energy: dict[str, float] = field(default_factory=dict)
+    op_energy: dict[str, float] = msgspec.field(default_factory=dict)
     #: ERT ``leak`` energy per instance-cycle (later Timeloop, ``BufferLevel::FinalizeBufferEnergy``).
     leak_energy: float = 0.0
     area: float = 0.0
-    formats: dict[str, TensorFormat] = field(default_factory=dict)
+    formats: dict[str, TensorFormat] = msgspec.field(default_factory=dict)
     action_opts: tuple[ActionOpt, ...] = ()
-    attributes: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = msgspec.field(default_factory=dict)
 
     @property
     def effective_size(self) -> int | None:
@@ -224,8 +221,7 @@ class StorageModel:
         return int(math.floor(self.md_size_bits / self.multiple_buffering))
 
 
-@dataclass
-class ComputeModel:
+class ComputeModel(msgspec.Struct):
     """The arithmetic level."""
 
     name: str
@@ -234,20 +230,19 @@ class ComputeModel:
     mesh_x: int
     mesh_y: int
     word_bits: int
-    op_energy: dict[str, float] = field(default_factory=dict)
+    op_energy: dict[str, float] = msgspec.field(default_factory=dict)
     area: float = 0.0
     compute_opts: tuple[str, ...] = ()
 
 
-@dataclass
-class ArchModel:
+class ArchModel(msgspec.Struct):
     """Storage levels innermost first, then the compute level below them."""
 
     name: str
     storage: list[StorageModel]
     compute: ComputeModel
     #: What the energy model approximated (reported with every evaluation).
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = msgspec.field(default_factory=list)
 
     @property
     def n_levels(self) -> int:

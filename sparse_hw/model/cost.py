@@ -16,8 +16,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 
 from .arch import ArchModel, StorageModel
@@ -35,8 +35,7 @@ VECTOR_WIDTH_THRESHOLDS = {
 }
 
 
-@dataclass
-class DenseCost:
+class DenseCost(msgspec.Struct):
     """Batch costs of the dense (no sparse optimization) path; arrays over N mappings."""
 
     valid: np.ndarray  # [N] bool

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
 from functools import lru_cache
 
+import msgspec
 import numpy as np
 
 from .problem import DensitySpec
@@ -77,8 +77,7 @@ def p_empty_fixed(s, big_t, k):
     return np.where(np.floor(x) == 0, 1.0 - x, 0.0)
 
 
-@dataclass(frozen=True)
-class TensorDensity:
+class TensorDensity(msgspec.Struct, frozen=True):
     """The density model of one tensor, bound to its full size (Timeloop's workload tensor size)."""
 
     kind: str  # dense | fixed | hyper

@@ -9,9 +9,9 @@ analysis). ``evaluation(batch, i)`` returns one mapping's full Timeloop-style st
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 import numpy as np
 
 from ..errors import MappingError
@@ -31,8 +31,7 @@ _DATA_OPS = tuple(op for op in STORAGE_OPS if "metadata" not in op)
 _FMT_OPS = tuple(op for op in STORAGE_OPS if "metadata" in op)
 
 
-@dataclass
-class EvaluationBatch:
+class EvaluationBatch(msgspec.Struct):
     """Totals of N evaluated mappings (invalid ones carry ``valid=False`` and a reason)."""
 
     energy_pj: np.ndarray
@@ -44,7 +43,7 @@ class EvaluationBatch:
     gated_computes: np.ndarray
     skipped_computes: np.ndarray
     area_um2: float
-    fail_reasons: list[str | None] = field(default_factory=list)
+    fail_reasons: list[str | None] = msgspec.field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -55,8 +54,7 @@ class EvaluationBatch:
         return self.energy_pj * self.cycles
 
 
-@dataclass
-class _Detail:
+class _Detail(msgspec.Struct):
     """Per-mapping detailed cost (sparse path and single-mapping reports)."""
 
     valid: bool
@@ -72,7 +70,7 @@ class _Detail:
     compute_energy: float
     levels: list[LevelStats]
     bound_by: str
-    leakage: dict[str, float] = field(default_factory=dict)  # level -> leakage pJ (not in `levels`)
+    leakage: dict[str, float] = msgspec.field(default_factory=dict)  # level -> leakage pJ (not in `levels`)
     compute_max: float | None = None  # utilized compute instances (max) after spatial skipping
 
 

@@ -10,9 +10,9 @@ assignment of spatial loops (positions ``< split`` go to mesh X), and ``keep[n, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from ..errors import MappingError, ProblemCollector
@@ -20,8 +20,7 @@ from .arch import ArchModel
 from .problem import ProblemModel
 
 
-@dataclass
-class MappingBatch:
+class MappingBatch(msgspec.Struct):
     """N mappings of one problem onto one architecture, as arrays."""
 
     temporal: np.ndarray  # [N, L, D] int64
@@ -30,7 +29,7 @@ class MappingBatch:
     spatial_perm: np.ndarray  # [N, L, D] int64 dim indices
     split: np.ndarray  # [N, L] int64
     keep: np.ndarray  # [N, L, T] bool
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = msgspec.field(default_factory=list)
 
     @property
     def n(self) -> int:

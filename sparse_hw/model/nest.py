@@ -23,8 +23,7 @@ perfectly factorized mappings, without walking the loop nest:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import msgspec
 import numpy as np
 
 from .arch import ArchModel
@@ -33,8 +32,7 @@ from .problem import ProblemModel
 from .unique_rows import pack_rows
 
 
-@dataclass
-class DenseNest:
+class DenseNest(msgspec.Struct):
     """Per-instance dense counts, arrays over [N, L, T] unless noted."""
 
     e_below: np.ndarray  # [N, L+1, D] extents of the box of all loops below level l
@@ -64,7 +62,8 @@ class DenseNest:
         """The analysis of the mappings ``rows`` only: every count is per mapping, so this equals
         analyzing ``MappingBatch.select(rows)`` again (the mapper's exact evaluation skips that)."""
         out = {}
-        for name, value in vars(self).items():
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
             if name == "slot_level":
                 out[name] = value
             elif name == "tile_extents":

@@ -24,15 +24,14 @@ drawn from t's density model (occupancy of an ``n``-element tile):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 
 from ..errors import SpecError
 
 
-@dataclass(frozen=True)
-class PositionFactors:
+class PositionFactors(msgspec.Struct, frozen=True):
     """Effect of the position skipping at one level for one mapping."""
 
     read_scale: dict[int, float]  # target -> factor on its actual reads at the level

@@ -8,8 +8,10 @@ Counts in ``LevelStats`` are per instance, as Timeloop prints them; multiply by
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import copy
 from typing import Any
+
+import msgspec
 
 ENGINE_VERSION = "1"
 
@@ -43,8 +45,7 @@ COUNT_FIELDS = (
 )
 
 
-@dataclass
-class LevelStats:
+class LevelStats(msgspec.Struct):
     """Statistics of one dataspace at one storage level (Timeloop's per-level STATS block)."""
 
     level: str
@@ -82,17 +83,17 @@ class LevelStats:
     temporal_reductions: float = 0.0
     address_generations: float = 0.0
     utilized_instances_avg: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = {name: getattr(self, name) for name in self.__struct_fields__}
+        out["extra"] = copy.deepcopy(self.extra)
         if not out["extra"]:
             out.pop("extra")
         return out
 
 
-@dataclass
-class Evaluation:
+class Evaluation(msgspec.Struct):
     """One evaluated mapping: totals, per-component energy, per-level stats and the mapping."""
 
     energy_pj: float
@@ -103,15 +104,15 @@ class Evaluation:
     actual_computes: float
     gated_computes: float = 0.0
     skipped_computes: float = 0.0
-    energy_breakdown_pj: dict[str, float] = field(default_factory=dict)
-    levels: list[LevelStats] = field(default_factory=list)
-    level_cycles: dict[str, int] = field(default_factory=dict)
-    area_breakdown_um2: dict[str, float] = field(default_factory=dict)
+    energy_breakdown_pj: dict[str, float] = msgspec.field(default_factory=dict)
+    levels: list[LevelStats] = msgspec.field(default_factory=list)
+    level_cycles: dict[str, int] = msgspec.field(default_factory=dict)
+    area_breakdown_um2: dict[str, float] = msgspec.field(default_factory=dict)
     mapping: dict[str, Any] | None = None
     backend: str = "builtin"
     engine_version: str = ENGINE_VERSION
     bound_by: str | None = None
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = msgspec.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -137,7 +138,7 @@ class Evaluation:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Evaluation:
         """Inverse of `to_json` (cached sweep results are stored as JSON)."""
-        fields = {f for f in LevelStats.__dataclass_fields__}
+        fields = set(LevelStats.__struct_fields__)
         levels = [LevelStats(**{k: v for k, v in lv.items() if k in fields}) for lv in data.get("levels", [])]
         return cls(
             energy_pj=float(data["energy_pj"]),

@@ -20,8 +20,8 @@ show are kept and marked; the hypergeometric-1.0 and "first non-zero occupancy d
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
+import msgspec
 import numpy as np
 
 from ..errors import SpecError
@@ -40,8 +40,7 @@ from .spatial_skip import parse_options as parse_spatial_options
 DATA_OPS = ("read", "fill", "update")
 
 
-@dataclass
-class Loop:
+class Loop(msgspec.Struct):
     """One loop of Timeloop's complete loop nest (trivial loops included)."""
 
     dim: int
@@ -50,8 +49,7 @@ class Loop:
     x: bool = False
 
 
-@dataclass
-class RankInfo:
+class RankInfo(msgspec.Struct):
     """Parsed representation of one data space at one level (ranks innermost first, as Timeloop)."""
 
     formats: list[str]
@@ -66,8 +64,7 @@ class RankInfo:
         return len(self.formats)
 
 
-@dataclass
-class TileSparse:
+class TileSparse(msgspec.Struct):
     """Sparse state of one (level, data space) tile."""
 
     kept: bool
@@ -75,35 +72,34 @@ class TileSparse:
     has_metadata: bool = False
     compressed: bool = False
     ranks: RankInfo | None = None
-    fiber_shape: list[int] = field(default_factory=list)
-    subtile_sizes: list[int] = field(default_factory=list)  # len ranks + 1
-    rank_loops: list[list[Loop]] = field(default_factory=list)
+    fiber_shape: list[int] = msgspec.field(default_factory=list)
+    subtile_sizes: list[int] = msgspec.field(default_factory=list)  # len ranks + 1
+    rank_loops: list[list[Loop]] = msgspec.field(default_factory=list)
     expected_density: float = 1.0
     expected_occupancy: float = 0.0
-    expected_md: list[list[float]] = field(default_factory=list)  # per rank [md units, pl units]
-    md_word_bits: list[list[int]] = field(default_factory=list)  # per rank [md bits, pl bits]
+    expected_md: list[list[float]] = msgspec.field(default_factory=list)  # per rank [md units, pl units]
+    md_word_bits: list[list[int]] = msgspec.field(default_factory=list)  # per rank [md bits, pl bits]
     avg_replication: float = 0.0
     max_data_occupancy: int = 0
     max_md_bits: int = 0
     parent: int | None = None
     child: int | None = None
     # fine-grained counts
-    data: dict[str, float] = field(default_factory=dict)
-    fmt: dict[str, list[list[float]]] = field(default_factory=dict)
-    fmt_reads: list[list[float]] = field(default_factory=list)
-    fmt_fills: list[list[float]] = field(default_factory=list)
-    fmt_updates: list[list[float]] = field(default_factory=list)
+    data: dict[str, float] = msgspec.field(default_factory=dict)
+    fmt: dict[str, list[list[float]]] = msgspec.field(default_factory=dict)
+    fmt_reads: list[list[float]] = msgspec.field(default_factory=list)
+    fmt_fills: list[list[float]] = msgspec.field(default_factory=list)
+    fmt_updates: list[list[float]] = msgspec.field(default_factory=list)
     temporal_reductions: float = 0.0
     saf: str | None = None  # gate | skip | spatial_skip
     saf_prob: float = 0.0
     max_xy: float | None = None  # utilized instances (max) after spatial skipping; None: the dense fan-out
-    alg: dict[str, float] = field(default_factory=dict)  # algorithmic (dense) read/fill/update
+    alg: dict[str, float] = msgspec.field(default_factory=dict)  # algorithmic (dense) read/fill/update
     op_ext: tuple | None = None  # operation-space extents of the tile (actual-data tile counting)
     saf_prob_ops: float | None = None  # actual data: P(condition empty) over all computes
 
 
-@dataclass
-class SparseResult:
+class SparseResult(msgspec.Struct):
     """Everything the cost model needs after sparse processing of one mapping."""
 
     tiles: list[list[TileSparse]]  # [level][dataspace]

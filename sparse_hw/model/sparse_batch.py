@@ -13,8 +13,7 @@ ceilings exactly (tests compare both on random mappings).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import msgspec
 import numpy as np
 
 from .arch import ArchModel
@@ -29,8 +28,7 @@ from .unique_rows import unique_rows
 _EPS = 1e-9
 
 
-@dataclass
-class BatchSparseCost:
+class BatchSparseCost(msgspec.Struct):
     """Totals of a batch under sparsity."""
 
     valid: np.ndarray

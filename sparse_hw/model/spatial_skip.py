@@ -20,7 +20,7 @@ Expansions are ``std::uint64_t`` there, so every scaling truncates (kept here wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import msgspec
 
 from ..errors import SpecError
 
@@ -28,8 +28,7 @@ from ..errors import SpecError
 SPATIAL_TEMPORAL_CLASH = "spatial and temporal skipping of the same tile is not supported by Sparseloop"
 
 
-@dataclass
-class SpatialSkipResult:
+class SpatialSkipResult(msgspec.Struct):
     """Per storage level and data space: reduced expansion and average instances; compute's; failures."""
 
     max_x: list[list[int]]  # [level][dataspace]
@@ -38,7 +37,7 @@ class SpatialSkipResult:
     compute_max_x: int
     compute_max_y: int
     compute_avg: float
-    saf: dict[tuple[int, int], float] = field(default_factory=dict)  # (level, target) -> P(skipped)
+    saf: dict[tuple[int, int], float] = msgspec.field(default_factory=dict)  # (level, target) -> P(skipped)
     fail_level: str | None = None
     fail_reason: str = ""
 

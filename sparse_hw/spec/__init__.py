@@ -12,7 +12,7 @@ import importlib.util
 from ..errors import SpecError
 
 #: public name -> the module that defines it; imported on first use, so that ``load_spec`` reads its input
-#: files before the pydantic models are imported (issue 15, item 14)
+#: files before the spec models are imported (issue 15, item 14)
 _WHERE = {
     **dict.fromkeys(("Architecture", "ComputeLevel", "FlatArch", "StorageLevel"), "arch"),
     **dict.fromkeys(("ConstraintDirective", "MapperSettings"), "constraints"),

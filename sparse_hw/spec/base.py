@@ -112,7 +112,7 @@ class SpecModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
         return [reverse.get(name, name) for name in cls.__struct_fields__]
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None) -> Any:
-        """A copy with the fields in ``update`` replaced (the checks of ``__post_init__`` run again)."""
+        """A copy with the fields in ``update`` replaced."""
         return msgspec.structs.replace(self, **(update or {}))
 
     def model_dump(self, *, exclude: Iterable[str] = (), exclude_none: bool = False, mode: str = "python") -> dict:
@@ -280,11 +280,15 @@ def _each(items: Iterable[tuple[Any, Any]], tp: Any, loc: tuple[Any, ...], kind:
 # ------------------------------------------------------------------------------------- msgspec's errors
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _PART = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
-_TYPES = {"int": ("int_type", "Input should be a valid integer"), "float": ("float_type", "Input should be a valid number"),
-          "str": ("string_type", "Input should be a valid string"), "bool": ("bool_type", "Input should be a valid boolean"),
-          "array": ("list_type", "Input should be a valid list"),
-          "object": ("dict_type", "Input should be a mapping of keys to values"),
-          "null": ("none_required", "Input should be empty (null)")}
+_TYPES = {
+    "int": ("int_type", "Input should be a valid integer"),
+    "float": ("float_type", "Input should be a valid number"),
+    "str": ("string_type", "Input should be a valid string"),
+    "bool": ("bool_type", "Input should be a valid boolean"),
+    "array": ("list_type", "Input should be a valid list"),
+    "object": ("dict_type", "Input should be a mapping of keys to values"),
+    "null": ("none_required", "Input should be empty (null)"),
+}
 _BOUNDS = {">=": ("greater_than_equal", "greater than or equal to"), ">": ("greater_than", "greater than"),
            "<=": ("less_than_equal", "less than or equal to"), "<": ("less_than", "less than")}
 

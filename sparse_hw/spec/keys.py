@@ -1,4 +1,4 @@
-"""Key and word spelling of the input files, without pydantic: the reading phase of `load_spec` (and
+"""Key and word spelling of the input files, without the models: the reading phase of `load_spec` (and
 Jinja rendering) needs it before any model is imported (issue 15, item 14). `base` re-exports both."""
 
 from __future__ import annotations

@@ -257,7 +257,7 @@ def load_spec(
                 )
             else:
                 sections[k] = (value, path, value)
-    # the models (pydantic) are imported once the inputs are read: a command begins its work, and a
+    # the models (msgspec) are imported once the inputs are read: a command begins its work, and a
     # file that cannot be read or parsed is reported, without paying for them first (issue 15, item 14)
     from .validate import validate
 

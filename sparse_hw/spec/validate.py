@@ -1,6 +1,6 @@
 """The second half of `load_spec`: the merged sections of the input files validated into a `Spec`.
 
-Every section is checked by its pydantic models, then across files (names, mapping, capacities), and
+Every section is checked by its models (msgspec, `base`), then across files (names, mapping, capacities), and
 every problem found is reported at once. `loader` reads the files first, and imports this module (and
 with it the models) only then (issue 15, item 14).
 """
