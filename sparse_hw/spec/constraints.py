@@ -326,7 +326,7 @@ def constraint_items(raw: Any) -> tuple[list[tuple[tuple[Any, ...], Any]], str |
         keys = {norm_key(k): k for k in raw}
         unknown = [k for k in keys if k not in ("targets", "constraints", "version", "template")]
         if unknown:
-            return [], (f"unknown key(s) {', '.join(unknown)}; known keys: version, targets, constraints")
+            return [], f"unknown key(s) {', '.join(map(str, unknown))}; known keys: version, targets, constraints"
         key = keys.get("targets") or keys.get("constraints")
         if key is None:
             return [], None

@@ -137,7 +137,7 @@ class SparseTarget(SpecModel, kw_only=True):
             unknown = [k for k in rf if k not in ("data_spaces",)]
             if unknown:
                 raise ValueError(
-                    f"unknown key(s) {', '.join(unknown)} in representation_format; known keys: data_spaces"
+                    f"unknown key(s) {', '.join(map(str, unknown))} in representation_format; known keys: data_spaces"
                 )
             data["representation_format"] = rf.get("data_spaces") or []
         elif rf is None:

@@ -188,7 +188,7 @@ def _parse_sections(
             bad = [k for k in data if k not in known]
             if bad:
                 out.add(
-                    f"unknown key(s) {', '.join(bad)}; known keys: {', '.join(known)}",
+                    f"unknown key(s) {', '.join(map(str, bad))}; known keys: {', '.join(known)}",
                     path,
                     "model",
                     f"use one of: {', '.join(known)}",

@@ -118,3 +118,15 @@ def test_a_hook_failure_carries_every_record() -> None:
         MapperSettings.model_validate({"timeout": -1, "seed": True, "algorithm": "random-pruned"})
     kinds = {tuple(r["loc"]): r["type"] for r in info.value.errors()}
     assert kinds == {("timeout",): "greater_than_equal", ("seed",): "value_error"}
+
+
+@pytest.mark.parametrize("text", [
+    "mapspace_constraints:\n  targets: []\n  true: 1\n",
+    "sparse_optimizations:\n  targets:\n  - name: buf\n    representation_format: {1: []}\n",
+    "model:\n  2: x\n",
+])  # fmt: skip
+def test_a_key_that_is_no_text_is_refused_cleanly(tmp_path: Path, text: str) -> None:
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(SpecError, match="unknown key") as info:  # was a TypeError (exit 1) for these sections
+        load_spec([tmp_path / "c.yaml"])
+    assert info.value.problems[0].file.endswith("c.yaml")
