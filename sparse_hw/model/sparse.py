@@ -113,11 +113,24 @@ class SparseResult(msgspec.Struct):
     fail_level: str | None = None
 
 
-def _adjust_word_bits(specified: int | None, md_width: int, default_bits: int, where: str) -> int:
-    """`AdjustFormatWordBits` (sparse-optimization-parser.cpp): bump to a divisor of the width."""
+def _adjust_word_bits(
+    specified: int | None, md_width: int, default_bits: int, where: str, level: str
+) -> int:
+    """`AdjustFormatWordBits` (sparse-optimization-parser.cpp): bump to a divisor of the width; a width of
+    more bits than the level's metadata storage width is Timeloop's error ("specified format representation
+    word bits > metadata storage width"). ``where``: ``metadata`` or ``payload``."""
     if specified is None:
         return default_bits
     bits = int(specified)
+    if bits > md_width:
+        # every divisor of the width is at most the width, so Timeloop's search from `bits` finds none and
+        # it stops with that error (searching up to 2 * 10^30 here never ended)
+        raise SpecError(
+            f"{where} word bits {bits} at {level} exceed its metadata storage width ({md_width} bits); "
+            "Timeloop stops here",
+            key_path=f"sparse_optimizations.targets[{level}].representation_format.{where}_word_bits",
+            fix=f"give at most {md_width} bits, or widen the level's metadata storage",
+        )
     if bits != 0 and md_width % bits != 0:
         adjusted = bits
         while adjusted < bits * 2 and md_width % adjusted != 0:
@@ -126,7 +139,9 @@ def _adjust_word_bits(specified: int | None, md_width: int, default_bits: int, w
     return bits
 
 
-def _rank_info(fmt: TensorFormat, dims: tuple[str, ...], md_width: int, default_bits: int) -> RankInfo:
+def _rank_info(
+    fmt: TensorFormat, dims: tuple[str, ...], md_width: int, default_bits: int, level: str
+) -> RankInfo:
     # Ranks are listed outermost first in the YAML; Timeloop parses them in reverse (rank 0 innermost).
     ranks: list[RankFormat] = list(reversed(fmt.ranks))
     names = [r.format.lower() for r in ranks]
@@ -141,11 +156,11 @@ def _rank_info(fmt: TensorFormat, dims: tuple[str, ...], md_width: int, default_
     md_bits = [
         _adjust_word_bits(
             r.metadata_word_bits if r.metadata_word_bits is not None or r.format.lower() != "b" else 1,
-            md_width, default_bits, "metadata",
+            md_width, default_bits, "metadata", level,
         )
         for r in ranks
     ]
-    pl_bits = [_adjust_word_bits(r.payload_word_bits, md_width, default_bits, "payload") for r in ranks]
+    pl_bits = [_adjust_word_bits(r.payload_word_bits, md_width, default_bits, "payload", level) for r in ranks]
     compressed = any(n in ("rle", "cp", "b") for n in names)
     order = (fmt.rank_application_order or "outer-to-inner").replace("_", "-")
     return RankInfo(names, flatten, md_bits, pl_bits, order == "inner-to-outer", compressed)
@@ -316,7 +331,7 @@ class SparseAnalyzer:
                 row.append(
                     None
                     if fmt is None
-                    else _rank_info(fmt, problem.dims, lv.md_storage_width, lv.md_word_bits)
+                    else _rank_info(fmt, problem.dims, lv.md_storage_width, lv.md_word_bits, lv.name)
                 )
             self.ranks.append(row)
         names = list(problem.dataspace_names)

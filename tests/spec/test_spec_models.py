@@ -130,3 +130,24 @@ def test_a_key_that_is_no_text_is_refused_cleanly(tmp_path: Path, text: str) -> 
     with pytest.raises(SpecError, match="unknown key") as info:  # was a TypeError (exit 1) for these sections
         load_spec([tmp_path / "c.yaml"])
     assert info.value.problems[0].file.endswith("c.yaml")
+
+
+def test_word_bits_past_the_metadata_width_stop_as_in_timeloop(tmp_path: Path) -> None:
+    """`metadata-word-bits: 1e30` searched 10^30 widths for a divisor of the metadata storage width and never
+    ended (found by mutating a published example); Timeloop refuses any width past the storage width."""
+    import subprocess
+    import sys
+
+    from tests.reference_cases import copy_inputs
+
+    files = copy_inputs("ref__compression__alexnet_conv3__w0.2_i0.5__model__fixmap", tmp_path)
+    sparse = next(f for f in files if f.name == "sparse_opt.yaml")
+    sparse.write_text(sparse.read_text().replace(
+        "              - format: RLE\n                flattened-rankIDs: [ [P, M, N, Q] ]",
+        "              - format: RLE\n                metadata-word-bits: " + str(10**30)
+        + "\n                flattened-rankIDs: [ [P, M, N, Q] ]", 1))
+    proc = subprocess.run([sys.executable, "-m", "sparse_hw", "model", *map(str, files)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "exceed its metadata storage width" in proc.stderr and "metadata_word_bits" in proc.stderr
+    assert "Traceback" not in proc.stderr
