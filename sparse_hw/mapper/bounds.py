@@ -374,12 +374,14 @@ class Bounds:
                     continue
                 dens = self.density[t] if self.has_fmt[l, t] else 1.0
                 factor = np.full(n, dens)
+                skip = np.ones(n)  # what the SAFs above leave, without the density (which may be 0)
                 p_local = np.zeros(n)
                 kind_local = np.zeros(n, dtype=np.int64)
                 for where, target, kind, p in landing:
                     if target != t:
                         continue
                     factor = np.where(where > l, factor * (1.0 - p), factor)
+                    skip = np.where(where > l, skip * (1.0 - p), skip)
                     if kind == "spatial":  # removes instances below, not accesses here
                         continue
                     here = where == l
@@ -390,7 +392,7 @@ class Bounds:
                 e_upd = np.where(kind_local == 1, e["gated_update"], e["skipped_update"])
                 read_e = np.minimum(e["random_read"], (1 - p_local) * e["random_read"] + p_local * e_read)
                 upd_e = np.minimum(e["random_update"], (1 - p_local) * e["random_update"] + p_local * e_upd)
-                upd_factor = factor if (rw[t] and self.has_fmt[l, t]) else factor / dens
+                upd_factor = factor if (rw[t] and self.has_fmt[l, t]) else (factor / dens if dens > 0 else skip)
                 pos = self.position_read.get((l, t), 1.0)
                 reads = nest.reads[:, l, t] * factor * pos
                 # a read-write tile's local SAF rounds the accesses it removes up (`_local_saf`:

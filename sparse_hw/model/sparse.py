@@ -806,7 +806,8 @@ class SparseAnalyzer:
             # non-empty (`CalculateExpectedOccupancy`).
             p0 = ps[0]
             nonempty = 1.0 - p0
-            ps = ps / (1.0 - p0)
+            # a tile that is always empty (density 0) has no nonempty occupancy to condition on: none
+            ps = ps / nonempty if nonempty > 0 else np.zeros_like(ps)
             ps[0] = 0.0
         occupancy = float(np.dot(ps, ks))
         max_occ = dens.max_occupancy(tile.shape, **ext) if tile.has_metadata else tile.shape
@@ -1167,7 +1168,10 @@ class SparseAnalyzer:
         a, b = operands
 
         def dist(t, cond_ratio):
-            d = states[t]["d"] / cond_ratio
+            # compute-gs-analyzer.cpp divides the density by P(the other operand's condition is nonempty);
+            # when that is 0 (a density of 0 with skipping on it) no compute reaches this level, Timeloop's
+            # 0/0 is NaN, and the unconditioned density gives the same (zero) counts without it
+            d = states[t]["d"] / cond_ratio if cond_ratio > 0 else states[t]["d"]
             if states[t]["md"]:
                 return {"ENZ": d, "EZ": 0.0, "NE": 1.0 - d}
             return {"ENZ": d, "EZ": 1.0 - d, "NE": 0.0}

@@ -573,7 +573,7 @@ class BatchSparseEvaluator:
         def dist(t, other):
             d0, md = states[t]
             ratio = np.where(np.isnan(compute_saf[:, other]), 1.0, 1.0 - np.nan_to_num(compute_saf[:, other]))
-            d = d0 / ratio
+            d = np.where(ratio > 0, d0 / np.where(ratio > 0, ratio, 1.0), d0)  # as `SparseAnalyzer._compute`
             enz = d
             ez = np.where(md, 0.0, 1.0 - d)
             ne = np.where(md, 1.0 - d, 0.0)
