@@ -198,8 +198,19 @@ class Engine:
             area_breakdown_um2=area_breakdown,
             mapping={"mapping": mapping_to_directives(mb, i, self.arch, self.problem)},
             bound_by=det.bound_by,
-            notes=[*mb.notes, *self.arch.notes, *self._leak_note(det)],
+            notes=[*mb.notes, *self.arch.notes, *self._leak_note(det), *self._zero_density_note()],
         )
+
+    def _zero_density_note(self) -> list[str]:
+        """Sparseloop divides by the probability of a nonempty tile or operand, which a density of 0 makes 0
+        (a NaN in Timeloop's output); the engine counts such a tensor as never nonempty, the limit as its
+        density goes to 0 (sparse.py `_tile_occupancy` and `_compute`, spatial_skip.py)."""
+        zero = [ds.name for ds in self.problem.dataspaces
+                if ds.density is not None and ds.density.distribution != "real_data" and ds.density.density == 0]
+        if not zero:
+            return []
+        return [f"density 0 for {', '.join(zero)}: Timeloop's sparse analysis divides 0 by 0 there (NaN); "
+                "counted as a tensor whose tiles are never nonempty (the limit as the density goes to 0)"]
 
     @staticmethod
     def _leak_note(det: _Detail) -> list[str]:

@@ -224,8 +224,10 @@ def analyze_spatial_skipping(an, tiles, subnests, molds, spatial_opts, x_exp, y_
                 l = a - 1
                 out_x[l][t], out_y[l][t] = mx[t][a], my[t][a]
                 out_avg[l][t] = float(replication[l]) * r
-                xr = mx[t][a] / orig_x[l]
-                yr = my[t][a] / orig_y[l]
+                # an expansion already reduced to 0 (a density of 0) leaves nothing to scale below: Timeloop's
+                # 0/0 here is NaN; the levels below were scaled to 0 with it
+                xr = mx[t][a] / orig_x[l] if orig_x[l] else 1.0
+                yr = my[t][a] / orig_y[l] if orig_y[l] else 1.0
             else:
                 c_x = mx[t][0] if t == 0 else max(c_x, mx[t][0])
                 c_y = my[t][0] if t == 0 else max(c_y, my[t][0])
