@@ -306,6 +306,8 @@ def _translate(text: str, cls: Any, data: Any, loc: tuple[Any, ...]) -> Invalid:
             node = node.get(key) if isinstance(node, Mapping) else getattr(node, key, None)
         elif index == "...":  # a mapping's value: msgspec does not name the key; find the one that fails
             bad = _failing_key(cls, rel, node)
+            if bad is None:  # no value fails: a key does (`1:` where text is wanted); the mapping is named
+                return _key_not_text((*loc, *rel), node)
             rel.append(bad)
             node = node.get(bad) if isinstance(node, Mapping) else None
         else:
@@ -341,12 +343,20 @@ def _expected(msg: str, where: tuple[Any, ...], node: Any, cls: type, rel: list[
         kind, words = _BOUNDS[bound.group(1)]
         limit = bound.group(2).removesuffix(".0")
         return Invalid(kind, where, f"Input should be {words} {limit}", node, has_value=True)
+    if kinds == ["str"] and isinstance(node, Mapping):  # a mapping's key that is no text (`1: 5`)
+        return _key_not_text(where, node)
     kind, text = _TYPES.get(kinds[0], ("type_error", f"Input should be of type {wanted}"))
     if kinds[0] == "str" and len(kinds) == 1:
         allowed = _literal_values(cls, rel)
         if allowed:
             return Invalid("literal_error", where, "Input should be " + _or_list(allowed), node, has_value=True)
     return Invalid(kind, where, text, node, has_value=True)
+
+
+def _key_not_text(where: tuple[Any, ...], node: Any) -> Invalid:
+    """A mapping with a key that is no text (``1: 5`` where names are wanted)."""
+    keys = [k for k in node if not isinstance(k, str)] if isinstance(node, Mapping) else [None]
+    return Invalid("string_type", where, "every key should be text", keys[0] if keys else None, has_value=True)
 
 
 def _or_list(values: list[Any]) -> str:
@@ -404,17 +414,17 @@ def _tags(cls: type, rel: list[Any]) -> list[Any]:
 
 
 def _failing_key(cls: type, rel: list[Any], node: Any) -> Any:
-    """The key of the mapping ``node`` (the field at ``rel``) whose value does not convert."""
+    """The key of the mapping ``node`` (the field at ``rel``) whose value does not convert, or None."""
     tp = _strip(_field_type(cls, rel))
     args = typing.get_args(tp)
     if not isinstance(node, Mapping) or len(args) != 2:
-        return "..."
+        return None
     for key, value in node.items():
         try:
             msgspec.convert(value, args[1], strict=False)
         except msgspec.ValidationError:
             return key
-    return "..."
+    return None
 
 
 # ------------------------------------------------------------------------------------- errors

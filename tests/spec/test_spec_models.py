@@ -151,3 +151,9 @@ def test_word_bits_past_the_metadata_width_stop_as_in_timeloop(tmp_path: Path) -
     assert proc.returncode == 2, proc.stderr
     assert "exceed its metadata storage width" in proc.stderr and "metadata_word_bits" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_mapping_key_that_is_no_text_names_the_mapping() -> None:
+    (p,) = _problems(Problem, {"shape": {"dimensions": ["M"], "data_spaces": [{"name": "A", "projection": [[["M"]]]}]},
+                               "instance": {"M": 4, 3: 2}})
+    assert p.key_path == "x.instance" and p.message == "every key should be text (got 3)" and p.fix
