@@ -8,7 +8,6 @@ transpiled v0.4 tree that timeloopfe hands Timeloop has the same shape (with ``v
 ``attributes``, ``spatial: {meshX, meshY}``, ``constraints``, ``sparse_optimizations``).
 """
 
-
 from typing import Annotated, Any, ClassVar
 
 import msgspec

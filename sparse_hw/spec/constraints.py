@@ -13,7 +13,6 @@ Mapper settings: `src/applications/mapper/mapper.cpp` (`optimization-metrics`, `
 `log-stats`, ...); timeloopfe v0.4 adds its own keys (`out_prefix`, `sync_interval`, ...).
 """
 
-
 import math
 from pathlib import Path
 from typing import Annotated, Any, Literal

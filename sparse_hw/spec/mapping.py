@@ -13,7 +13,6 @@ Timeloop's parser reads only ``keep`` and ``bypass`` from a datatype directive (
 directive (not written back) and ignored by the model, as Timeloop ignores it.
 """
 
-
 from typing import Any, ClassVar, Literal
 
 from .base import SpecModel, fix_note, norm_word

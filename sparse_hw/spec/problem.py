@@ -7,7 +7,6 @@ the simple form, a list of dimension names) and `src/workload/workload.cpp`
 ``instance.densities``, a bare number is fixed-structured, a data space without one is dense).
 """
 
-
 import difflib
 from typing import Annotated, Any, ClassVar, Literal
 

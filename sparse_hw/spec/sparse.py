@@ -9,7 +9,6 @@ gating/skipping/skipping-spatial, ``options[]`` with ``target`` and ``condition-
 each component (``sparse_optimizations:`` of a node); they are normalized here to targets.
 """
 
-
 import math
 from typing import Any, ClassVar, Literal
 

@@ -17,7 +17,6 @@ subaction's energy by it; `ART_generator.py` multiplies a subcomponent's area by
 Either spelling loads; giving two spellings of one scale that disagree is refused.
 """
 
-
 import re
 from typing import Annotated, Any, ClassVar
 
