@@ -29,9 +29,11 @@ validation of every process; only forward references are quoted there.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import math
 import re
+import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -70,10 +72,7 @@ class Invalid(ValueError):
     def __init__(self, kind: str, loc: tuple[Any, ...], msg: str, value: Any = None, *,
                  has_value: bool = False) -> None:
         super().__init__(msg)
-        record: dict[str, Any] = {"type": kind, "loc": loc, "msg": msg}
-        if has_value:
-            record["input"] = value
-        self.records = [record]
+        self.records = [_record(kind, loc, msg, value, has_value=has_value)]
 
     @classmethod
     def of(cls, records: list[dict[str, Any]]) -> Invalid:
@@ -84,6 +83,14 @@ class Invalid(ValueError):
 
     def errors(self) -> list[dict[str, Any]]:
         return self.records
+
+
+def _record(kind: str, loc: tuple[Any, ...], msg: str, value: Any = None, *, has_value: bool = False) -> dict:
+    """One failure in pydantic's record shape (``input`` only when the value is known)."""
+    record: dict[str, Any] = {"type": kind, "loc": loc, "msg": msg}
+    if has_value:
+        record["input"] = value
+    return record
 
 
 class SpecModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -106,7 +113,7 @@ class SpecModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
         return data
 
     @classmethod
-    def model_validate(cls, raw: Any, context: Any = None) -> Any:
+    def model_validate(cls, raw: Any) -> Any:
         """The model built from ``raw`` (a mapping as read from YAML); raises `Invalid`."""
         return build(cls, raw, ())
 
@@ -178,7 +185,7 @@ def build(cls: type[SpecModel], raw: Any, loc: tuple[Any, ...]) -> Any:
                 try:
                     data[name] = hook(data[name])
                 except (ValueError, TypeError) as exc:
-                    failed[name] = Invalid("value_error", (*loc, name), str(exc), data[name], has_value=True).records
+                    failed[name] = [_record("value_error", (*loc, name), str(exc), data[name], has_value=True)]
         for name, tp in _nested(cls):
             if name in data and name not in failed:
                 try:
@@ -200,7 +207,7 @@ def _every_failure(cls: type, data: dict[str, Any], loc: tuple[Any, ...],
     """Each field of ``data`` checked on its own against ``cls`` (those in ``failed`` already were), then
     its unknown and missing keys: every failure a model has, not only msgspec's first."""
     records: list[dict[str, Any]] = []
-    fields = msgspec.structs.fields(cls)
+    fields = _fields(cls)
     for f in fields:
         if f.name in failed:
             records.extend(failed[f.name])
@@ -211,29 +218,29 @@ def _every_failure(cls: type, data: dict[str, Any], loc: tuple[Any, ...],
                 records.extend(_translate(str(exc), f.type, data[f.name], (*loc, f.name)).records)
     names = {f.name for f in fields}
     tag = cls.__struct_config__.tag_field
-    records.extend(Invalid("extra_forbidden", (*loc, k), "Extra inputs are not permitted").records[0]
+    records.extend(_record("extra_forbidden", (*loc, k), "Extra inputs are not permitted")
                    for k in data if k not in names and k != tag)
-    records.extend(Invalid("missing", (*loc, f.name), "Field required").records[0] for f in fields
+    records.extend(_record("missing", (*loc, f.name), "Field required") for f in fields
                    if f.required and f.name not in data)
     return records
 
 
-_NESTED: dict[type, tuple[tuple[str, Any], ...]] = {}
+@functools.cache
+def _fields(cls: type) -> tuple[msgspec.structs.FieldInfo, ...]:
+    """``cls``'s fields with their resolved types (msgspec resolves them anew on every call)."""
+    return msgspec.structs.fields(cls)
 
 
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    """``{field name: its type}`` of ``cls``."""
+    return {f.name: f.type for f in _fields(cls)}
+
+
+@functools.cache
 def _nested(cls: type) -> tuple[tuple[str, Any], ...]:
     """The fields of ``cls`` whose type holds a model somewhere (built before ``cls`` itself)."""
-    found = _NESTED.get(cls)
-    if found is None:
-        found = tuple((f.name, f.type) for f in msgspec.structs.fields(cls) if _holds_model(f.type))
-        _NESTED[cls] = found
-    return found
-
-
-def _holds_model(tp: Any) -> bool:
-    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
-        return True
-    return any(_holds_model(a) for a in typing.get_args(tp) if not isinstance(a, msgspec.Meta))
+    return tuple((f.name, f.type) for f in _fields(cls) if _inner_model(f.type) is not None)
 
 
 def _build_value(tp: Any, value: Any, loc: tuple[Any, ...]) -> Any:
@@ -377,7 +384,7 @@ def _field_type(cls: type, rel: list[Any]) -> Any:
         if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
             if isinstance(part, int):
                 return None
-            fields = {f.name: f.type for f in msgspec.structs.fields(tp)}
+            fields = _field_types(tp)
             if part not in fields:
                 return None
             tp = fields[part]
@@ -400,7 +407,7 @@ def _strip(tp: Any) -> Any:
             tp = args[0]
             continue
         real = [a for a in args if a is not type(None)]
-        if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(real) == 1:
+        if origin in (typing.Union, types.UnionType) and len(real) == 1:
             tp = real[0]
             continue
         return tp
@@ -547,7 +554,7 @@ def _model_at(model: type, loc: tuple[Any, ...]) -> type | None:
             continue
         if not (isinstance(current, type) and issubclass(current, msgspec.Struct)):
             return None
-        fields = {f.name: f.type for f in msgspec.structs.fields(current)}
+        fields = _field_types(current)
         if part not in fields:
             return None
         current = _inner_model(fields[part])
@@ -555,6 +562,7 @@ def _model_at(model: type, loc: tuple[Any, ...]) -> type | None:
 
 
 def _inner_model(annotation: Any) -> Any:
+    """The first model class inside a type (``list[Rank] | None`` -> ``Rank``), or None."""
     if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
         return annotation
     for arg in typing.get_args(annotation):
@@ -662,12 +670,11 @@ def validate_model(
     file: str | Path | None,
     base: str,
     problems: list[Problem],
-    context: dict[str, Any] | None = None,
     rewrite: Any = None,
 ) -> Any:
     """Validate ``raw`` as ``model``; on failure add the problems and return None."""
     try:
-        return model.model_validate(raw, context=context)
+        return model.model_validate(raw)
     except Invalid as exc:
         problems.extend(problems_from_validation(exc, model, raw, file=file, base=base, rewrite=rewrite))
         return None
